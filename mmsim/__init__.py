@@ -1,0 +1,33 @@
+"""mmsim: a simulator of the Linux kernel parts behind the 2010 mlock thread.
+
+VMAs, page faults, the page cache, writeback, filesystems, a disk and
+rlimits, on kernel versions "2.6.37", "2.6.38" and "6.18". See DESIGN.md
+section 2 for the Process API; every function that models the kernel names
+its counterpart in its docstring.
+"""
+
+from ._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, GiB, KiB, MAP_ANONYMOUS,
+                   MAP_FIXED, MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE,
+                   MAP_SHARED, MAP_SHARED_VALIDATE, MCL_CURRENT, MCL_FUTURE,
+                   MCL_ONFAULT, MLOCK_ONFAULT, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+                   MiB, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
+                   RLIM_INFINITY, RLIMIT_MEMLOCK)
+from .errors import Hung, Signal
+from .fs import FILESYSTEMS
+from .kernels import KERNELS
+from .machine import Machine
+from .process import Process
+from .profiles import PROFILES
+
+KERNEL_VERSIONS = tuple(KERNELS)
+
+__all__ = [
+    "Machine", "Process", "Signal", "Hung", "KERNEL_VERSIONS", "FILESYSTEMS",
+    "PROFILES", "PAGE_SIZE", "KiB", "MiB", "GiB",
+    "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
+    "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_ANONYMOUS", "MAP_FIXED",
+    "MAP_LOCKED", "MAP_POPULATE", "MAP_NORESERVE",
+    "MLOCK_ONFAULT", "MCL_CURRENT", "MCL_FUTURE", "MCL_ONFAULT",
+    "MS_ASYNC", "MS_SYNC", "MS_INVALIDATE", "RLIMIT_MEMLOCK", "RLIM_INFINITY",
+    "FALLOC_FL_KEEP_SIZE", "FALLOC_FL_PUNCH_HOLE",
+]

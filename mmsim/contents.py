@@ -1,0 +1,65 @@
+"""Page contents, as stamps: what a page holds, without storing 4 KiB a page.
+
+Every page (in the page cache, in an anonymous page, in a disk block) holds a
+uint32 stamp. Stamp 0 is a page of zeros; every other stamp names one distinct
+4 KiB content kept once here. Writing, copying on write, writeback and
+reading back move stamps, so a test can write through a mapping, sync, drop
+caches and read what survived, for 5,242,880 pages as cheaply as for one.
+"""
+
+import numpy as np
+
+from ._abi import PAGE_SIZE
+
+ZERO = 0
+# memtoy's "touch <seg> write" stores into the first word of every page it
+# touches (memtoy.c touch_memory: the page's own address). Simplified: the
+# simulator stores this one byte there, the same for every page, so that a
+# touched range stays one stamp.
+TOUCH_BYTE = 0x5A
+
+
+class Contents:
+    """The table of distinct page contents behind the stamps."""
+
+    def __init__(self):
+        self._pages = [bytes(PAGE_SIZE)]
+        self._index = {self._pages[0]: ZERO}
+
+    def stamp(self, page):
+        """Return the stamp of a 4 KiB bytes object, adding it if new."""
+        s = self._index.get(page)
+        if s is None:
+            s = len(self._pages)
+            self._pages.append(page)
+            self._index[page] = s
+        return s
+
+    def page(self, stamp):
+        """Return the 4 KiB bytes a stamp stands for."""
+        return self._pages[int(stamp)]
+
+    def patch(self, stamp, offset, data):
+        """Return the stamp of a page after data is written at offset."""
+        buf = bytearray(self._pages[int(stamp)])
+        buf[offset:offset + len(data)] = data
+        return self.stamp(bytes(buf))
+
+    def touched(self, stamps):
+        """Return the stamps after memtoy's touch write stores into each page.
+
+        Vectorised: every distinct old stamp is patched once.
+        """
+        out = np.empty_like(stamps)
+        zero = stamps == ZERO
+        out[zero] = self.patch(ZERO, 0, bytes([TOUCH_BYTE]))
+        if not zero.all():
+            old = stamps[~zero]
+            uniq, inverse = np.unique(old, return_inverse=True)
+            new = np.array([self.patch(s, 0, bytes([TOUCH_BYTE])) for s in uniq],
+                           dtype=stamps.dtype)
+            out[~zero] = new[inverse]
+        return out
+
+    def __len__(self):
+        return len(self._pages)

@@ -1,0 +1,22 @@
+"""Filesystems, one personality per module, mirroring the kernel's fs/."""
+
+from ..errors import ENODEV, error
+from .btrfs import Btrfs
+from .ext2 import Ext2
+from .ext3 import Ext3
+from .ext4 import Ext3OnExt4, Ext4
+from .xfs import Xfs
+
+FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs")
+
+
+def fs_type(name, kernel):
+    """Return the SuperBlock class that mounts name on kernel (get_fs_type)."""
+    if name == "ext3" and not kernel.has_ext3_driver:
+        return Ext3OnExt4
+    table = {"ext2": Ext2, "ext3": Ext3, "ext4": Ext4, "xfs": Xfs, "btrfs": Btrfs}
+    try:
+        return table[name]
+    except KeyError:
+        raise error(ENODEV, f"unknown filesystem type {name!r}; choose one of "
+                    + ", ".join(FILESYSTEMS)) from None

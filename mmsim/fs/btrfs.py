@@ -1,0 +1,25 @@
+"""btrfs (fs/btrfs/): copy-on-write, so every store needs new space.
+
+fs/btrfs/inode.c btrfs_page_mkwrite reserves delalloc space for the page
+(btrfs_delalloc_reserve_space) even where the file already has blocks,
+because writeback writes the data somewhere new and frees the old extent.
+Simplified: no checksums, no metadata reservation, no compression.
+"""
+
+from .super import MKWRITE_RESERVE, SuperBlock
+
+
+class Btrfs(SuperBlock):
+    """The B-tree filesystem."""
+
+    fstype = "btrfs"
+    cow = True
+    mkwrite_fn = ("btrfs_page_mkwrite", "btrfs_page_mkwrite")
+
+    def mkwrite_kind(self):
+        """btrfs_page_mkwrite: reserve delalloc space for every page made writable."""
+        return MKWRITE_RESERVE
+
+    def has_fallocate(self):
+        """fs/btrfs/file.c btrfs_fallocate (preallocated extents)."""
+        return True

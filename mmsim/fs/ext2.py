@@ -1,0 +1,18 @@
+"""ext2 (fs/ext2/): blocks are allocated at writeback, in ext2_get_block.
+
+2.6.37: generic_file_vm_ops has no ->page_mkwrite, so a store into a hole
+only dirties the page; ENOSPC can only be met at writeback. Today's ext2
+uses filemap_page_mkwrite(), which still allocates nothing.
+"""
+
+from .super import MKWRITE_GENERIC, MKWRITE_NONE, SuperBlock
+
+
+class Ext2(SuperBlock):
+    """The second extended filesystem."""
+
+    fstype = "ext2"
+
+    def mkwrite_kind(self):
+        """fs/ext2/file.c ext2_file_mmap -> generic_file_mmap (mm/filemap.c)."""
+        return MKWRITE_GENERIC if self.kernel.generic_page_mkwrite else MKWRITE_NONE

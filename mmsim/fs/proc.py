@@ -1,0 +1,108 @@
+"""What /proc shows (fs/proc/task_mmu.c show_smap, task_mem; fs/proc/meminfo.c).
+
+Sizes in kB, as /proc prints them, as ints.
+"""
+
+import numpy as np
+
+from .._abi import PAGE_SIZE
+from ..mm.vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_ZERO, VM_EXEC,
+                      VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD,
+                      VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+from ..mm.filemap import PG_DIRTY
+
+KB = PAGE_SIZE // 1024
+PSS_SHIFT = 12
+
+VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
+                (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
+                (VM_MAYSHARE, "ms"), (VM_LOCKED, "lo"), (VM_LOCKONFAULT, "lf"))
+
+
+def page_state(m, vma):
+    """Per PTE of vma: resident?, anonymous?, mapcount, dirty? (numpy arrays)."""
+    pte = vma.pte
+    resident = (pte & (PTE_PRESENT | PTE_ZERO)) == PTE_PRESENT
+    anon = resident & ((pte & PTE_ANON) != 0)
+    filep = resident & ~anon
+    mapcount = np.zeros(vma.npages, np.int64)
+    dirty = (pte & PTE_DIRTY) != 0
+    if anon.any():
+        mapcount[anon] = m.anon.mapcount[vma.pfn[anon]]
+    if filep.any():
+        idx = vma.pgoff + np.flatnonzero(filep)
+        mapping = vma.inode.mapping
+        mapcount[filep] = mapping.mapcount[idx]
+        dirty[filep] |= (mapping.flags[idx] & PG_DIRTY) != 0
+    return resident, anon, mapcount, dirty & resident
+
+
+def show_smap(m, vma):
+    """Return one VMA's smaps entry as a dict (show_smap, smaps_pte_range)."""
+    resident, anon, mapcount, dirty = page_state(m, vma)
+    shared = resident & (mapcount >= 2)
+    private = resident & (mapcount < 2)
+    mc = np.maximum(mapcount[resident], 1)
+    pss = int(np.sum((PAGE_SIZE << PSS_SHIFT) // mc)) >> (10 + PSS_SHIFT)
+    locked = bool(vma.flags & VM_LOCKED)
+    out = {
+        "start": vma.start, "end": vma.end,
+        "Size": vma.npages * KB,
+        "Rss": int(np.count_nonzero(resident)) * KB,
+        "Pss": pss,
+        "Shared_Clean": int(np.count_nonzero(shared & ~dirty)) * KB,
+        "Shared_Dirty": int(np.count_nonzero(shared & dirty)) * KB,
+        "Private_Clean": int(np.count_nonzero(private & ~dirty)) * KB,
+        "Private_Dirty": int(np.count_nonzero(private & dirty)) * KB,
+        "Anonymous": int(np.count_nonzero(anon)) * KB,
+        "Swap": 0,
+    }
+    if m.kernel.smaps_locked:
+        out["Locked"] = pss if locked else 0
+    if m.kernel.smaps_vmflags:
+        out["VmFlags"] = " ".join(name for bit, name in VMFLAG_NAMES if vma.flags & bit)
+    return out
+
+
+def task_mem(m, proc):
+    """Return the Vm* lines of /proc/PID/status in kB (fs/proc/task_mmu.c task_mem)."""
+    anon = file = shmem = 0
+    for vma in proc.mm.vmas:
+        resident, is_anon, _, _ = page_state(m, vma)
+        n_anon = int(np.count_nonzero(is_anon))
+        n_file = int(np.count_nonzero(resident)) - n_anon
+        anon += n_anon
+        if vma.inode is not None and vma.inode.sb.shmem:
+            shmem += n_file
+        else:
+            file += n_file
+    out = {"VmSize": proc.mm.total_vm * KB, "VmLck": proc.mm.locked_vm * KB,
+           "VmRSS": (anon + file + shmem) * KB}
+    if m.kernel.modern_names:
+        out.update(RssAnon=anon * KB, RssFile=file * KB, RssShmem=shmem * KB)
+    return out
+
+
+def meminfo(m):
+    """Return /proc/meminfo in kB (fs/proc/meminfo.c), recounted from page state."""
+    mlocked = int(np.count_nonzero(m.anon.mlock[:m.anon.n] > 0))
+    mapped = 0
+    for inode in m.all_inodes():
+        mp = inode.mapping
+        n = len(mp.flags)
+        mlocked += int(np.count_nonzero(mp.mlock[:n] > 0))
+        mapped += int(np.count_nonzero(mp.mapcount[:n] > 0))
+    vs = m.vmstat
+    used = vs.nr_file_pages + vs.nr_anon_pages
+    return {
+        "MemTotal": m.ram_pages * KB,
+        "MemFree": (m.ram_pages - used) * KB,
+        "Cached": vs.nr_file_pages * KB,
+        "Dirty": vs.nr_file_dirty * KB,
+        "Writeback": vs.nr_writeback * KB,
+        "AnonPages": vs.nr_anon_pages * KB,
+        "Mapped": mapped * KB,
+        "Shmem": vs.nr_shmem * KB,
+        "Unevictable": mlocked * KB,
+        "Mlocked": mlocked * KB,
+    }

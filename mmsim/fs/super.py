@@ -1,0 +1,257 @@
+"""A mounted filesystem (struct super_block) and what every personality shares.
+
+A personality (ext2.py, ext3.py, ext4.py, xfs.py, btrfs.py, shmem.py) says
+which hooks it has on a given kernel: ->page_mkwrite or not, delayed
+allocation or not, unwritten extents or not. The work (reserving, allocating,
+converting) is done here, vectorised over page ranges, so every filesystem
+takes the same code path with its own switches.
+"""
+
+import numpy as np
+
+from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
+from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
+from ..mm.filemap import PG_MKWRITE
+from .balloc import BlockAllocator
+from .inode import B_DELAY, B_UNWRITTEN, HOLE, Inode
+
+MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
+
+# What ->page_mkwrite does, if the filesystem has one.
+MKWRITE_NONE = None          # no hook: the first write only dirties the page
+MKWRITE_GENERIC = "generic"  # filemap_page_mkwrite: dirty, no allocation
+MKWRITE_RESERVE = "reserve"  # delayed allocation: reserve space now
+MKWRITE_ALLOC = "alloc"      # allocate blocks now (ext4 nodelalloc)
+
+
+class SuperBlock:
+    """A filesystem on its own device: blocks, inodes and the fs hooks."""
+
+    fstype = "none"
+    shmem = False
+    options_known = frozenset()
+
+    def __init__(self, machine, mountpoint, size, options=()):
+        self.machine = machine
+        self.kernel = machine.kernel
+        self.mountpoint = mountpoint
+        self.options = frozenset(options)
+        unknown = self.options - self.options_known - {"no_page_mkwrite"}
+        if unknown:
+            raise error(EINVAL, f"{self.fstype}: unknown mount option "
+                        + ",".join(sorted(unknown)))
+        self.nblocks = int(size) // PAGE_SIZE
+        self.balloc = BlockAllocator(self.nblocks)
+        self.disk = machine.new_disk(self.nblocks)
+        self.reserved = 0            # delalloc reservations, in blocks
+        self.inodes = {}
+        self._next_ino = 12
+        self.goal = 0                # where the next file's first block goes
+
+    # -- personality switches -------------------------------------------------
+    def mkwrite_kind(self):
+        """Return what ->page_mkwrite does on this kernel (MKWRITE_*)."""
+        return MKWRITE_NONE
+
+    # ->page_mkwrite's name on 2.6.37 and on today's kernels (for the trace)
+    mkwrite_fn = ("filemap_page_mkwrite", "filemap_page_mkwrite")
+
+    def mkwrite_name(self):
+        """Return the name of this filesystem's ->page_mkwrite on this kernel."""
+        return self.mkwrite_fn[1 if self.kernel.modern_names else 0]
+
+    @property
+    def page_mkwrite(self):
+        """The ->page_mkwrite hook kind, or None (also with no_page_mkwrite)."""
+        if "no_page_mkwrite" in self.options:
+            return MKWRITE_NONE
+        return self.mkwrite_kind()
+
+    # Whether writeback converts an unwritten block it writes to written.
+    # XFS only does so for buffers that ->page_mkwrite marked unwritten.
+    unwritten_needs_mkwrite = False
+    # Copy-on-write filesystems write every block somewhere new.
+    cow = False
+    # The filesystem accounts dirty pages (so shared writable mappings get
+    # write-notify, mm/mmap.c vma_wants_writenotify).
+    dirty_accounting = True
+
+    def has_fallocate(self):
+        """Whether fallocate() mode 0 is implemented on this kernel."""
+        return False
+
+    # -- namespace --------------------------------------------------------------
+    def lookup(self, name, create=False):
+        """Return the inode of name, creating it if asked (ext2_lookup/ext2_create)."""
+        inode = self.inodes.get(name)
+        if inode is None:
+            if not create:
+                raise error(ENOENT, f"{self.mountpoint}/{name}")
+            inode = Inode(self, self._next_ino, name, self.machine.vmstat)
+            self._next_ino += 1
+            self.inodes[name] = inode
+        return inode
+
+    # -- space ------------------------------------------------------------------
+    def free_blocks(self):
+        """Blocks neither allocated nor reserved (what statfs shows as f_bfree)."""
+        return self.balloc.nfree - self.reserved
+
+    def _reserve(self, inode, pg):
+        """Reserve one block for each page in pg (the caller checked the space)."""
+        inode.bstate[pg] |= B_DELAY
+        inode.nreserved += len(pg)
+        self.reserved += len(pg)
+
+    def _goal_for(self, inode, first):
+        """The block after the file's previous allocated page (ext2_find_near)."""
+        before = inode.block[:first]
+        allocated = np.flatnonzero(before >= 0)
+        if len(allocated):
+            return int(before[allocated[-1]]) + 1
+        return self.goal
+
+    def _allocate(self, inode, pg):
+        """Allocate blocks to pages pg (sorted), run by run near each run's goal.
+
+        Return how many leading pages of pg got a block (fewer on ENOSPC).
+        """
+        if len(pg) == 0:
+            return 0
+        starts = np.flatnonzero(np.diff(pg) != 1) + 1
+        runs = np.split(pg, starts)
+        done = 0
+        for run in runs:
+            blocks = self.balloc.alloc(len(run), self._goal_for(inode, int(run[0])))
+            got = len(blocks)
+            inode.block[run[:got]] = blocks
+            inode.nblocks += got
+            done += got
+            if got:
+                self.goal = int(blocks[-1]) + 1
+            if got < len(run):
+                break
+        return done
+
+    # -- hooks called by mm/ ------------------------------------------------------
+    def do_page_mkwrite(self, inode, pg):
+        """Run ->page_mkwrite for pages pg (in fault order); return how many succeeded.
+
+        Fewer than len(pg) means the next page got ENOSPC, which the fault
+        handler turns into SIGBUS (mm/memory.c: do_page_mkwrite,
+        VM_FAULT_SIGBUS). Callers only call this when page_mkwrite is not None.
+        """
+        kind = self.page_mkwrite
+        ok = len(pg)
+        if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
+            unreserved = (inode.bstate[pg] & B_DELAY) == 0
+            need = unreserved if (self.cow and kind == MKWRITE_RESERVE) else \
+                unreserved & (inode.block[pg] == HOLE)
+            ok = int(np.searchsorted(np.cumsum(need), self.free_blocks(), side="right"))
+            take = pg[:ok][need[:ok]]
+            if kind == MKWRITE_RESERVE:
+                self._reserve(inode, take)
+            else:
+                self._allocate(inode, np.sort(take))
+        if ok:
+            inode.mapping.flags[pg[:ok]] |= PG_MKWRITE
+        return ok
+
+    def writepage(self, inode, pg):
+        """Give dirty pages pg (sorted) blocks to be written to.
+
+        Stands for ->writepage/->writepages with the fs's get_block: turn
+        delalloc reservations into blocks, allocate holes now if nothing
+        reserved them (ext2, ext3: ENOSPC here means the page cannot be
+        written), write copy-on-write filesystems somewhere new, and convert
+        unwritten blocks (XFS only where ->page_mkwrite marked the buffers).
+        Return (written mask over pg, convert mask over pg).
+        """
+        block = inode.block
+        delayed = (inode.bstate[pg] & B_DELAY) != 0
+        if self.cow:
+            old = block[pg]
+            old = old[old >= 0]
+            block[pg] = HOLE
+            inode.nblocks -= len(old)
+            self.balloc.free(old)
+            # a page dirtied without ->page_mkwrite has no reservation
+        nres = int(np.count_nonzero(delayed))
+        if nres:
+            inode.bstate[pg[delayed]] &= ~np.uint8(B_DELAY)
+            inode.nreserved -= nres
+            self.reserved -= nres
+        need = pg[block[pg] == HOLE]
+        if len(need):
+            # reserved blocks are free in the bitmap: they allocate for sure
+            self._allocate(inode, need)
+        written = block[pg] != HOLE
+        unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
+        if self.unwritten_needs_mkwrite:
+            convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)
+        else:
+            convert = unwritten
+        return written, convert
+
+    # -- file operations ------------------------------------------------------------
+    def truncate(self, inode, size):
+        """Set i_size; free blocks and reservations past it (ext2_truncate)."""
+        if size > MAX_FILE_SIZE:
+            raise error(EFBIG, f"{inode.name}: {size} bytes")
+        npages = -(-size // PAGE_SIZE)
+        inode.resize(npages)
+        if size < inode.size:
+            self.machine.truncate_pagecache(inode, npages)
+            self._release(inode, npages, len(inode.block))
+        inode.size = size
+
+    def _release(self, inode, first, last):
+        """Free blocks and reservations of pages [first, last)."""
+        sl = slice(first, last)
+        blocks = inode.block[sl]
+        used = blocks[blocks >= 0]
+        self.balloc.free(used)
+        inode.nblocks -= len(used)
+        nres = int(np.count_nonzero(inode.bstate[sl] & B_DELAY))
+        inode.nreserved -= nres
+        self.reserved -= nres
+        inode.block[sl] = HOLE
+        inode.bstate[sl] = 0
+
+    def fallocate(self, inode, mode, offset, length):
+        """Preallocate (unwritten extents) or punch a hole (ext4_fallocate, xfs_file_fallocate)."""
+        if offset < 0 or length <= 0:
+            raise error(EINVAL, "fallocate: offset < 0 or length <= 0")
+        if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
+            raise error(EOPNOTSUPP, f"fallocate mode {mode:#x}")
+        if not self.has_fallocate():
+            raise error(EOPNOTSUPP, f"{self.fstype} has no fallocate on {self.kernel.version}")
+        end = offset + length
+        if end > MAX_FILE_SIZE:
+            raise error(EFBIG, f"{inode.name}: {end} bytes")
+        first, last = offset // PAGE_SIZE, -(-end // PAGE_SIZE)
+        if mode & FALLOC_FL_PUNCH_HOLE:
+            if not mode & FALLOC_FL_KEEP_SIZE:
+                raise error(EOPNOTSUPP, "PUNCH_HOLE needs KEEP_SIZE")
+            last = min(last, inode.npages)
+            # only whole pages are punched; partial ones are zeroed in place
+            pfirst, plast = -(-offset // PAGE_SIZE), min(end // PAGE_SIZE, inode.npages)
+            self.machine.punch_pagecache(inode, offset, min(end, inode.size))
+            if pfirst < plast:
+                self._release(inode, pfirst, plast)
+            return
+        inode.resize(last)
+        pg = np.arange(first, last)
+        holes = pg[(inode.block[pg] == HOLE) & ((inode.bstate[pg] & B_DELAY) == 0)]
+        if len(holes) > self.free_blocks():
+            raise error(ENOSPC, f"fallocate of {len(holes)} blocks, "
+                        f"{self.free_blocks()} free")
+        got = self._allocate(inode, holes)
+        inode.bstate[holes[:got]] |= B_UNWRITTEN
+        if not mode & FALLOC_FL_KEEP_SIZE and end > inode.size:
+            inode.size = end
+
+    def statfs(self):
+        """Return (f_bsize, f_blocks, f_bfree, f_bavail) (->statfs)."""
+        free = max(self.free_blocks(), 0)
+        return PAGE_SIZE, self.nblocks, free, free

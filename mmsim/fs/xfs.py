@@ -1,0 +1,28 @@
+"""XFS (fs/xfs/): delayed allocation, and unwritten extents that need ->page_mkwrite.
+
+fs/xfs/linux-2.6/xfs_file.c xfs_vm_page_mkwrite -> block_page_mkwrite with
+xfs_get_blocks: a hole gets a delalloc reservation; a preallocated
+(unwritten) block gets its buffer marked unwritten, which is what makes
+->writepage convert the extent to written after the I/O. A store that skips
+->page_mkwrite (the simulator's "no_page_mkwrite" mount option) writes the
+data but leaves the extent unwritten: it reads back as zeros (xfstests 166,
+Dave Chinner in the thread).
+"""
+
+from .super import MKWRITE_RESERVE, SuperBlock
+
+
+class Xfs(SuperBlock):
+    """SGI's XFS."""
+
+    fstype = "xfs"
+    unwritten_needs_mkwrite = True
+    mkwrite_fn = ("xfs_vm_page_mkwrite", "xfs_write_fault")
+
+    def mkwrite_kind(self):
+        """xfs_vm_page_mkwrite: reserve (delalloc) and mark unwritten buffers."""
+        return MKWRITE_RESERVE
+
+    def has_fallocate(self):
+        """fs/xfs xfs_file_fallocate (unwritten extents)."""
+        return True

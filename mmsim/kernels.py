@@ -1,0 +1,123 @@
+"""Behaviour switches per kernel version: what differs between the kernels.
+
+Each switch names the code and commit it stands for, so that a reader can
+check it against the source of that version.
+"""
+
+from dataclasses import dataclass
+
+from .errors import EINVAL, error
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel version's behaviour, as the simulator needs it."""
+
+    version: str
+    # mm/mlock.c __mlock_vma_pages_range, mm/memory.c make_pages_present:
+    # 2.6.37 sets FOLL_WRITE for every VM_WRITE vma, shared ones included;
+    # 5ecfda041e4b (2.6.38) only when (vm_flags & (VM_WRITE|VM_SHARED)) == VM_WRITE.
+    populate_writes_shared: bool
+    # fdf4c587a793 (2.6.38): FOLL_FORCE for any vma that is not PROT_NONE,
+    # so a PROT_WRITE-only shared mapping can be read-faulted.
+    populate_force: bool
+    # 2.6.37 faults pages in inside mlock_fixup(), vma by vma, under mmap_sem;
+    # 53a7706d5ed8 (2.6.38) sets VM_LOCKED on the whole range first and
+    # populates afterwards (do_mlock_pages, today __mm_populate).
+    populate_in_fixup: bool
+    # 0cf2f6f6dc60 (4.9) count_mm_mlocked_page_nr: pages already locked in
+    # the range are not counted against RLIMIT_MEMLOCK a second time.
+    limit_skips_locked: bool
+    # mlock2(), MLOCK_ONFAULT, MCL_ONFAULT, VM_LOCKONFAULT: Linux 4.4.
+    has_mlock2: bool
+    # include/uapi/linux/resource.h MLOCK_LIMIT: 64 KiB, 8 MiB since
+    # 9dcc38e2813e (5.16).
+    default_memlock: int
+    # MAP_SHARED_VALIDATE (4.15): unknown mmap flags give EOPNOTSUPP.
+    has_map_shared_validate: bool
+    # fs/ext2/file.c on today's kernels uses generic_file_vm_ops, whose
+    # filemap_page_mkwrite() dirties the page but allocates nothing;
+    # 2.6.37's generic_file_vm_ops had no ->page_mkwrite at all.
+    generic_page_mkwrite: bool
+    # fs/ext3 was removed in 4.3; ext3 file systems are mounted by ext4.
+    has_ext3_driver: bool
+    # fs/proc/task_mmu.c show_smap_vma_flags: the VmFlags line, Linux 3.8
+    # ("lf" for VM_LOCKONFAULT printed since 6.2).
+    smaps_vmflags: bool
+    # fs/proc/task_mmu.c show_smap: the "Locked:" line, Linux 2.6.38.
+    smaps_locked: bool
+    # mm/page-writeback.c: 2.6.37 balance_dirty_pages() makes the dirtying
+    # task write back pages itself; 143dfe8611a6 (3.2) only sleeps it.
+    io_less_throttling: bool
+    # mm/msync.c: 2.6.37 msync(MS_SYNC) fsyncs the whole file (vfs_fsync);
+    # 7fc34a62ca44 (3.19) syncs only the range (vfs_fsync_range).
+    msync_syncs_range: bool
+    # mm/mprotect.c: 36f881883c57 (4.5) write-faults a private VM_LOCKED
+    # vma that gains PROT_WRITE, to break COW as mlock would have.
+    mprotect_populates_locked: bool
+    # Kernel function names in the fault trace: 2.6.37's, or today's.
+    modern_names: bool
+
+
+KERNELS = {
+    "2.6.37": Kernel("2.6.37", populate_writes_shared=True, populate_force=False,
+                     populate_in_fixup=True, limit_skips_locked=False,
+                     has_mlock2=False, default_memlock=64 * KiB,
+                     has_map_shared_validate=False, generic_page_mkwrite=False,
+                     has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
+                     io_less_throttling=False, msync_syncs_range=False,
+                     mprotect_populates_locked=False, modern_names=False),
+    "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
+                     populate_in_fixup=False, limit_skips_locked=False,
+                     has_mlock2=False, default_memlock=64 * KiB,
+                     has_map_shared_validate=False, generic_page_mkwrite=False,
+                     has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
+                     io_less_throttling=False, msync_syncs_range=False,
+                     mprotect_populates_locked=False, modern_names=False),
+    "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
+                   populate_in_fixup=False, limit_skips_locked=True,
+                   has_mlock2=True, default_memlock=8 * MiB,
+                   has_map_shared_validate=True, generic_page_mkwrite=True,
+                   has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
+                   io_less_throttling=True, msync_syncs_range=True,
+                   mprotect_populates_locked=True, modern_names=True),
+}
+
+
+def get(version):
+    """Return the Kernel for a version string, or raise EINVAL naming the choices."""
+    if isinstance(version, Kernel):
+        return version
+    try:
+        return KERNELS[str(version)]
+    except KeyError:
+        raise error(EINVAL, f"unknown kernel {version!r}; choose one of "
+                    + ", ".join(KERNELS)) from None
+
+
+# Today's names for the 2.6.37 functions the trace records (mm/memory.c was
+# reorganised: __do_fault split in 3.15, do_wp_page's paths in 4.x, folios).
+MODERN_NAMES = {
+    "__do_fault/read": "do_read_fault",
+    "__do_fault/cow": "do_cow_fault",
+    "__do_fault/shared": "do_shared_fault",
+    "__mlock_vma_pages_range": "populate_vma_page_range",
+    "make_pages_present": "populate_vma_page_range",
+    "reuse_swap_page": "wp_can_reuse_anon_folio",
+    "set_page_dirty_balance": "fault_dirty_shared_page",
+    "cow_user_page": "wp_page_copy",
+    "mlock_vma_page": "mlock_folio",
+    "munlock_vma_page": "munlock_folio",
+    "page_mkclean": "folio_mkclean",
+    "clear_page_dirty_for_io": "folio_clear_dirty_for_io",
+}
+
+
+def fname(kernel, name):
+    """Return the kernel function name as the given kernel spells it."""
+    if kernel.modern_names:
+        return MODERN_NAMES.get(name, name.split("/")[0])
+    return name.split("/")[0]

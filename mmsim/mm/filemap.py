@@ -1,0 +1,112 @@
+"""The page cache of one file (struct address_space, mm/filemap.c).
+
+Per page of the file: flags, how many PTEs map it (page_mapcount), how many
+VM_LOCKED PTEs map it (the mlock count) and its contents stamp. The arrays
+cover the file's pages and grow with i_size.
+"""
+
+import numpy as np
+
+from ..contents import ZERO
+
+PG_UPTODATE = 0x01    # in the page cache and valid
+PG_DIRTY = 0x02
+PG_WRITEBACK = 0x04
+PG_MKWRITE = 0x08     # ->page_mkwrite prepared the page's buffers for writeback
+PG_ERROR = 0x10
+PG_REFERENCED = 0x20  # touched since it was last considered for reclaim
+
+
+class AddressSpace:
+    """One file's cached pages, as numpy arrays indexed by page offset."""
+
+    def __init__(self, vmstat, shmem=False, capacity=0):
+        self.vmstat = vmstat
+        self.shmem = shmem
+        self.flags = np.zeros(capacity, np.uint8)
+        self.mapcount = np.zeros(capacity, np.int32)
+        self.mlock = np.zeros(capacity, np.int32)
+        self.data = np.zeros(capacity, np.uint32)
+        self.nrpages = 0
+        self.ndirty = 0
+        self.wb_err = 0          # errseq-like: the last writeback error, 0 if none
+
+    def resize(self, npages):
+        """Make the arrays cover at least npages pages."""
+        cap = len(self.flags)
+        if npages <= cap:
+            return
+        cap = max(npages, cap + cap // 2)
+        for name in ("flags", "mapcount", "mlock", "data"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[:len(old)] = old
+            setattr(self, name, new)
+
+    def add(self, first, stamps, present):
+        """Insert pages [first, first+len) where not present (add_to_page_cache_lru).
+
+        present is the current PG_UPTODATE mask of the range; stamps the
+        contents read for it. Return how many pages were added.
+        """
+        new = ~present
+        n = int(np.count_nonzero(new))
+        if n:
+            sl = slice(first, first + len(present))
+            self.flags[sl][new] = PG_UPTODATE | PG_REFERENCED
+            self.data[sl][new] = stamps[new] if stamps is not None else ZERO
+            self.nrpages += n
+            self.vmstat.nr_file_pages += n
+            if self.shmem:
+                self.vmstat.nr_shmem += n
+        return n
+
+    def set_dirty(self, idx):
+        """Mark pages dirty (set_page_dirty -> __set_page_dirty_nobuffers / _buffers).
+
+        idx: an index array or slice into the file's pages, all present.
+        Return how many pages were newly dirtied (what the dirty throttle counts).
+        """
+        was = self.flags[idx] & PG_DIRTY
+        newly = int(np.count_nonzero(was == 0))
+        if newly:
+            self.flags[idx] |= PG_DIRTY
+            self.ndirty += newly
+            if not self.shmem:
+                self.vmstat.nr_file_dirty += newly
+        return newly
+
+    def clear_dirty(self, idx):
+        """Clear PG_DIRTY of dirty pages (clear_page_dirty_for_io); idx all dirty."""
+        n = int(np.count_nonzero(self.flags[idx] & PG_DIRTY))
+        self.flags[idx] &= ~np.uint8(PG_DIRTY)
+        self.ndirty -= n
+        if not self.shmem:
+            self.vmstat.nr_file_dirty -= n
+        return n
+
+    def remove(self, idx):
+        """Drop cached pages from the cache (delete_from_page_cache).
+
+        The caller has made sure no PTE maps them; dirty ones lose their data.
+        """
+        present = (self.flags[idx] & PG_UPTODATE) != 0
+        n = int(np.count_nonzero(present))
+        dirty = int(np.count_nonzero(self.flags[idx] & PG_DIRTY))
+        self.flags[idx] = 0
+        self.data[idx] = ZERO
+        self.nrpages -= n
+        self.ndirty -= dirty
+        self.vmstat.nr_file_pages -= n
+        if self.shmem:
+            self.vmstat.nr_shmem -= n
+        else:
+            self.vmstat.nr_file_dirty -= dirty
+        return n
+
+    def dirty_pages(self, first=0, last=None):
+        """Return the offsets of dirty pages in [first, last)."""
+        last = len(self.flags) if last is None else min(last, len(self.flags))
+        if self.ndirty == 0 or first >= last:
+            return np.empty(0, np.int64)
+        return first + np.flatnonzero(self.flags[first:last] & PG_DIRTY)

@@ -1,0 +1,62 @@
+"""Anonymous page frames (mm/page_alloc.c, the anon side of mm/rmap.c).
+
+Anonymous pages are numbered like pfns: a VMA's page table holds the number.
+Per frame: how many PTEs map it (page_mapcount), its contents stamp and how
+many VM_LOCKED PTEs map it (the mlock count, folio->mlock_count since 5.18;
+2.6.37 kept one PG_mlocked bit and re-checked on munlock, which ends in the
+same state). Frame numbers are never reused, so the arrays only grow.
+"""
+
+import numpy as np
+
+
+class AnonPages:
+    """The machine's anonymous page frames."""
+
+    def __init__(self, vmstat, capacity=1024):
+        self.vmstat = vmstat
+        self.n = 0
+        self.mapcount = np.zeros(capacity, np.int32)
+        self.data = np.zeros(capacity, np.uint32)
+        self.mlock = np.zeros(capacity, np.int32)
+
+    def _grow(self, need):
+        cap = len(self.mapcount)
+        if need <= cap:
+            return
+        cap = max(need, 2 * cap)
+        for name in ("mapcount", "data", "mlock"):
+            old = getattr(self, name)
+            new = np.zeros(cap, old.dtype)
+            new[:self.n] = old[:self.n]
+            setattr(self, name, new)
+
+    def alloc(self, data, locked=False):
+        """Allocate one frame per stamp in data, mapped once; return their numbers.
+
+        mm/memory.c: alloc_page_vma() + page_add_new_anon_rmap().
+        """
+        k = len(data)
+        self._grow(self.n + k)
+        ids = np.arange(self.n, self.n + k, dtype=np.int32)
+        self.mapcount[ids] = 1
+        self.data[ids] = data
+        self.mlock[ids] = 1 if locked else 0
+        self.n += k
+        self.vmstat.nr_anon_pages += k
+        return ids
+
+    def get(self, ids):
+        """Map frames once more (fork: copy_one_pte); ids must be distinct."""
+        self.mapcount[ids] += 1
+
+    def put(self, ids, locked=False):
+        """Unmap frames once (page_remove_rmap); free those no PTE maps any more."""
+        self.mapcount[ids] -= 1
+        if locked:
+            self.mlock[ids] -= 1
+        self.vmstat.nr_anon_pages -= int(np.count_nonzero(self.mapcount[ids] == 0))
+
+    def live(self):
+        """Return the number of frames some PTE maps (a full recount)."""
+        return int(np.count_nonzero(self.mapcount[:self.n] > 0))

@@ -1,0 +1,73 @@
+"""The event log: every fault, allocation and I/O, named by kernel function.
+
+A range operation records one event per distinct kernel path it took, with
+the number of pages and the address span they fall in, never one Python
+object per page: the log stays small for a 5,242,880-page mlock. Totals per
+path are kept for the machine's whole life; the event list keeps the newest
+``maxlen`` events.
+"""
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """One kernel path taken by some pages of one operation."""
+
+    time: float          # simulated seconds when the operation recorded it
+    pid: int
+    op: str              # what the process called: "touch", "mlock", "msync" ...
+    path: tuple          # kernel functions, outermost first
+    start: int           # lowest address (or file offset for I/O) involved
+    end: int             # one past the highest
+    pages: int           # how many pages took this path
+
+    def __str__(self):
+        return (f"{self.time:12.6f}s pid {self.pid} {self.op}: "
+                f"{' > '.join(self.path)} x{self.pages} [{self.start:#x}-{self.end:#x})")
+
+
+class Trace:
+    """A bounded log of Events with lifetime totals per path."""
+
+    def __init__(self, maxlen=100_000):
+        self.events = deque(maxlen=maxlen)
+        self.totals = Counter()
+
+    def record(self, time, pid, op, path, start, end, pages):
+        """Append one event; pages == 0 records nothing."""
+        if pages <= 0:
+            return
+        path = tuple(path)
+        self.events.append(Event(time, pid, op, path, start, end, int(pages)))
+        self.totals[path] += int(pages)
+
+    def query(self, start=0, end=None, function=None, pid=None, op=None):
+        """Return the events overlapping [start, end) that match the filters."""
+        hi = float("inf") if end is None else end
+        return [e for e in self.events
+                if e.start < hi and e.end > start
+                and (function is None or function in e.path)
+                and (pid is None or e.pid == pid)
+                and (op is None or e.op == op)]
+
+    def counts(self, events=None):
+        """Return pages per kernel function over events (default: lifetime)."""
+        per_path = self.totals if events is None else Counter()
+        if events is not None:
+            for e in events:
+                per_path[e.path] += e.pages
+        out = Counter()
+        for path, n in per_path.items():
+            for fn in path:
+                out[fn] += n
+        return out
+
+    def clear(self):
+        """Forget every event and total."""
+        self.events.clear()
+        self.totals.clear()
+
+    def __len__(self):
+        return len(self.events)
