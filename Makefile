@@ -1,0 +1,61 @@
+# mmbook: set up, open the book, test it.
+#
+#   make lab     open the book in JupyterLab (creates .venv on first use)
+#   make test    run every test: tests/ and the notebooks in book/ (nbval)
+#   make bench   run the benchmarks in benchmarks/ (on demand, not in CI)
+#   make clean   remove .venv and caches
+#
+# PYTHON picks the interpreter the venv is made from (>= 3.10), e.g.
+#   make test PYTHON=python3.12
+# It only matters when .venv is created; run `make clean` to switch.
+# LAB_ARGS is appended to `jupyter lab`, e.g. make lab LAB_ARGS="--no-browser --port 8899"
+# PYTEST_ARGS is appended to pytest, e.g. make test PYTEST_ARGS="-x -k mlock"
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: lab test bench clean
+
+# A plain venv: no --system-site-packages.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: reinstall only when pyproject.toml changes.
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+# Jupyter refuses to start as root without --allow-root; a root user (a
+# container, a throwaway VM) who runs `make lab` has already made that choice.
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: $(VENV)/.installed-lab
+	exec $(BIN)/jupyter lab --notebook-dir=book $(ALLOW_ROOT) $(LAB_ARGS)
+
+# book/ is passed only if it exists (pytest errors on a missing path);
+# an existing book/ without notebooks simply adds no tests.
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests $(wildcard book) --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-lab
+	@set -e; found=0; \
+	for f in benchmarks/bench_*.py; do \
+		[ -e "$$f" ] || continue; \
+		found=1; \
+		echo "== $$f"; \
+		$(BIN)/python "$$f"; \
+	done; \
+	[ $$found = 1 ] || echo "no benchmarks/bench_*.py found"
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -maxdepth 1 -name '*.egg-info' -type d -prune -exec rm -rf {} +

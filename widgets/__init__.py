@@ -1,0 +1,1 @@
+"""ipywidgets controls and matplotlib views over mmsim results (DESIGN.md section 3)."""
