@@ -51,7 +51,7 @@ bench: $(VENV)/.installed-lab
 		[ -e "$$f" ] || continue; \
 		found=1; \
 		echo "== $$f"; \
-		$(BIN)/python "$$f"; \
+		$(BIN)/python -m benchmarks.$$(basename "$$f" .py); \
 	done; \
 	[ $$found = 1 ] || echo "no benchmarks/bench_*.py found"
 

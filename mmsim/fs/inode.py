@@ -25,7 +25,7 @@ class Inode:
         self.name = name
         self.size = 0
         self.mapping = AddressSpace(vmstat, shmem=sb.shmem)
-        self.block = np.full(0, HOLE, np.int64)
+        self.block = np.full(0, HOLE, np.int32)
         self.bstate = np.zeros(0, np.uint8)
         self.nblocks = 0          # blocks allocated to the file
         self.nreserved = 0        # delalloc reservations
@@ -44,7 +44,7 @@ class Inode:
         cap = len(self.block)
         if npages > cap:
             cap = max(npages, cap + cap // 2)
-            block = np.full(cap, HOLE, np.int64)
+            block = np.full(cap, HOLE, np.int32)
             block[:len(self.block)] = self.block
             bstate = np.zeros(cap, np.uint8)
             bstate[:len(self.bstate)] = self.bstate

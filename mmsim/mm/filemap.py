@@ -24,8 +24,8 @@ class AddressSpace:
         self.vmstat = vmstat
         self.shmem = shmem
         self.flags = np.zeros(capacity, np.uint8)
-        self.mapcount = np.zeros(capacity, np.int32)
-        self.mlock = np.zeros(capacity, np.int32)
+        self.mapcount = np.zeros(capacity, np.int16)
+        self.mlock = np.zeros(capacity, np.int16)
         self.data = np.zeros(capacity, np.uint32)
         self.nrpages = 0
         self.ndirty = 0
@@ -43,22 +43,20 @@ class AddressSpace:
             new[:len(old)] = old
             setattr(self, name, new)
 
-    def add(self, first, stamps, present):
-        """Insert pages [first, first+len) where not present (add_to_page_cache_lru).
+    def add(self, idx, stamps=None):
+        """Insert pages idx, none of them cached (add_to_page_cache_lru).
 
-        present is the current PG_UPTODATE mask of the range; stamps the
-        contents read for it. Return how many pages were added.
+        stamps: the contents read for them; None for pages of zeros (the data
+        of an uncached page is already ZERO). Return how many were added.
         """
-        new = ~present
-        n = int(np.count_nonzero(new))
-        if n:
-            sl = slice(first, first + len(present))
-            self.flags[sl][new] = PG_UPTODATE | PG_REFERENCED
-            self.data[sl][new] = stamps[new] if stamps is not None else ZERO
-            self.nrpages += n
-            self.vmstat.nr_file_pages += n
-            if self.shmem:
-                self.vmstat.nr_shmem += n
+        self.flags[idx] = PG_UPTODATE | PG_REFERENCED
+        if stamps is not None:
+            self.data[idx] = stamps
+        n = idx.stop - idx.start if isinstance(idx, slice) else len(idx)
+        self.nrpages += n
+        self.vmstat.nr_file_pages += n
+        if self.shmem:
+            self.vmstat.nr_shmem += n
         return n
 
     def set_dirty(self, idx):

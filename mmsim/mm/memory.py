@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..contents import ZERO
 from ..errors import Signal
 from ..fs.inode import B_UNWRITTEN, HOLE
 from ..fs.super import MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE
@@ -63,6 +62,39 @@ class FaultResult:
         self.signal = other.signal
 
 
+def where(mask, base=0):
+    """Positions of mask's true entries, plus base: a slice when all are true.
+
+    Range operations mostly cover whole runs of pages; a slice keeps them
+    from allocating index arrays of millions of entries.
+    """
+    if mask.all():
+        return slice(base, base + len(mask))
+    return base + np.flatnonzero(mask)
+
+
+def count(sel):
+    """How many pages a selection (slice or index array) holds."""
+    return sel.stop - sel.start if isinstance(sel, slice) else len(sel)
+
+
+def shift(sel, k):
+    """The selection moved by k pages."""
+    return slice(sel.start + k, sel.stop + k) if isinstance(sel, slice) else sel + k
+
+
+def subset(sel, mask):
+    """The entries of sel where mask (over sel) is true; sel itself if all are."""
+    if mask.all():
+        return sel
+    return as_index(sel)[mask]
+
+
+def as_index(sel):
+    """The selection as an index array."""
+    return np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
+
+
 def filemap_fault(m, inode, pgs):
     """Bring file pages pgs into the page cache (mm/filemap.c: filemap_fault).
 
@@ -73,33 +105,25 @@ def filemap_fault(m, inode, pgs):
     """
     mapping = inode.mapping
     cached = (mapping.flags[pgs] & PG_UPTODATE) != 0
-    miss = pgs[~cached]
-    nhit = len(pgs) - len(miss)
-    mapping.flags[pgs[cached]] |= PG_REFERENCED
-    if len(miss) == 0:
+    if cached.any():
+        idx = as_index(pgs)
+        mapping.flags[idx[cached]] |= PG_REFERENCED
+        miss = idx[~cached]
+    else:
+        miss = pgs
+    nmiss = count(miss)
+    nhit = count(pgs) - nmiss
+    if nmiss == 0:
         return 0, 0, nhit, 0.0
     blocks = inode.block[miss]
     on_disk = (blocks != HOLE) & ((inode.bstate[miss] & B_UNWRITTEN) == 0)
-    stamps = np.zeros(len(miss), np.uint32)
-    seconds = 0.0
     nread = int(np.count_nonzero(on_disk))
+    stamps, seconds = None, 0.0
     if nread:
+        stamps = np.zeros(nmiss, np.uint32)
         stamps[on_disk], seconds = inode.sb.disk.read(blocks[on_disk])
-    for run_first, run_mask, run_stamps in _runs(miss, stamps):
-        mapping.add(run_first, run_stamps, run_mask)
-    return len(miss) - nread, nread, nhit, seconds
-
-
-def _runs(pgs, stamps):
-    """Split sorted page offsets into runs of consecutive pages for AddressSpace.add."""
-    if len(pgs) == 0:
-        return
-    if int(pgs[-1]) - int(pgs[0]) + 1 == len(pgs):
-        yield int(pgs[0]), np.zeros(len(pgs), bool), stamps
-        return
-    cuts = np.flatnonzero(np.diff(pgs) != 1) + 1
-    for idx, st in zip(np.split(pgs, cuts), np.split(stamps, cuts)):
-        yield int(idx[0]), np.zeros(len(idx), bool), st
+    mapping.add(miss, stamps)
+    return nmiss - nread, nread, nhit, seconds
 
 
 def _path(m, via, *names):
@@ -133,7 +157,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     sb = inode.sb if inode is not None else None
     mkwrite = sb.page_mkwrite if sb is not None else MKWRITE_NONE
     if write and vma.shared and mkwrite is not MKWRITE_NONE:
-        sel = np.flatnonzero(need[:stop - lo])
+        sel = as_index(where(need[:stop - lo]))
         ok = sb.do_page_mkwrite(inode, vma.pgoff + lo + sel)
         if ok < len(sel):
             stop = lo + int(sel[ok])
@@ -147,98 +171,94 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         return res
     locked = 1 if vma.flags & VM_LOCKED else 0
     trap = prof.trap if via is None else 0.0
-    if write:
-        pte[~need] |= D | Y
-    else:
-        pte[~need] |= Y
-    not_present = ~present
+    hw = ~need
+    if hw.any():
+        pte[hw] |= (D | Y) if write else Y
 
-    def account(path, count, cost):
-        if count:
-            res.paths[_path(m, via, *path)] += count
-            res.seconds += count * (trap + cost)
+    def account(path, pages, cost):
+        if pages:
+            res.paths[_path(m, via, *path)] += pages
+            res.seconds += pages * (trap + cost)
 
     # -- not present ---------------------------------------------------------
-    npidx = np.flatnonzero(not_present)
-    if len(npidx):
+    npsel = where(~present)
+    nnp = count(npsel)
+    if nnp:
+        abs_sel = shift(npsel, lo)
         if inode is None:
             if write:
-                _new_anon(m, vma, lo + npidx, np.zeros(len(npidx), np.uint32), locked)
-                pte[npidx] = P | W | D | Y | A
+                _new_anon(m, vma, abs_sel, None, nnp, locked)
+                pte[npsel] = P | W | D | Y | A
                 account(("do_anonymous_page", "alloc_zeroed_user_highpage_movable"),
-                        len(npidx), prof.anon_new_page)
+                        nnp, prof.anon_new_page)
             else:
-                pte[npidx] = P | Y | Z
-                account(("do_anonymous_page", "my_zero_pfn"), len(npidx), prof.anon_zero_page)
+                pte[npsel] = P | Y | Z
+                account(("do_anonymous_page", "my_zero_pfn"), nnp, prof.anon_zero_page)
         else:
-            pgs = vma.pgoff + lo + npidx
+            pgs = shift(abs_sel, vma.pgoff)
             nhole, nread, nhit, io = filemap_fault(m, inode, pgs)
             res.majflt += nread
             res.seconds += io
             kind = "read" if not write else ("shared" if vma.shared else "cow")
-            fill = {"zero_user_segment": nhole, "submit_bio": nread, "find_get_page": nhit}
-            fill_cost = {"zero_user_segment": prof.file_fill_hole,
-                         "submit_bio": prof.file_map_cached,
-                         "find_get_page": prof.file_map_cached}
             tail, extra = (), 0.0
             if kind == "cow":
-                data = inode.mapping.data[pgs]
-                _new_anon(m, vma, lo + npidx, data, locked)
-                pte[npidx] = P | W | D | Y | A
+                _new_anon(m, vma, abs_sel, inode.mapping.data[pgs], nnp, locked)
+                pte[npsel] = P | W | D | Y | A
                 tail, extra = ("cow_user_page",), prof.cow_copy
             else:
                 _map_file(inode, pgs, locked)
                 if kind == "shared":
-                    pte[npidx] = P | W | D | Y
+                    pte[npsel] = P | W | D | Y
                     res.dirtied += inode.mapping.set_dirty(pgs)
                     m.mark_inode_dirty(inode)
                     tail, extra = _mkwrite_tail(sb, mkwrite, prof)
                 else:
                     writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
-                    pte[npidx] = P | Y | (W if writable else 0)
-            for how, count in fill.items():
-                account(("__do_fault/" + kind, "filemap_fault", how) + tail, count,
-                        fill_cost[how] + extra)
+                    pte[npsel] = P | Y | (W if writable else 0)
+            for how, pages, cost in (("zero_user_segment", nhole, prof.file_fill_hole),
+                                     ("submit_bio", nread, prof.file_map_cached),
+                                     ("find_get_page", nhit, prof.file_map_cached)):
+                account(("__do_fault/" + kind, "filemap_fault", how) + tail, pages, cost + extra)
     # -- present, read-only, written: do_wp_page ----------------------------------
-    if write:
-        wp = np.flatnonzero(present & need)
-        if len(wp):
-            bits = pte[wp]
-            zero = wp[(bits & Z) != 0]
-            anon = wp[(bits & A) != 0]
-            filep = wp[(bits & (A | Z)) == 0]
-            if len(zero):
-                _new_anon(m, vma, lo + zero, np.zeros(len(zero), np.uint32), locked)
-                pte[zero] = P | W | D | Y | A
-                account(("do_wp_page", "alloc_zeroed_user_highpage_movable"),
-                        len(zero), prof.anon_new_page)
-            if len(anon):
-                pfn = vma.pfn[lo + anon]
-                sole = m.anon.mapcount[pfn] == 1
-                reuse, copy = anon[sole], anon[~sole]
-                pte[reuse] |= W | D | Y
-                account(("do_wp_page", "reuse_swap_page"), len(reuse), prof.anon_zero_page)
-                if len(copy):
-                    old = vma.pfn[lo + copy]
-                    data = m.anon.data[old]
-                    m.anon.put(old, locked=bool(locked))
-                    _new_anon(m, vma, lo + copy, data, locked)
-                    pte[copy] = P | W | D | Y | A
-                    account(("do_wp_page", "cow_user_page"), len(copy), prof.cow_copy)
-            if len(filep):
-                pgs = vma.pgoff + lo + filep
-                if vma.shared:
-                    pte[filep] |= W | D | Y
-                    res.dirtied += inode.mapping.set_dirty(pgs)
-                    m.mark_inode_dirty(inode)
-                    tail, extra = _mkwrite_tail(sb, mkwrite, prof)
-                    account(("do_wp_page",) + tail, len(filep), extra)
-                else:
-                    data = inode.mapping.data[pgs]
-                    _unmap_file(inode, pgs, locked)
-                    _new_anon(m, vma, lo + filep, data, locked)
-                    pte[filep] = P | W | D | Y | A
-                    account(("do_wp_page", "cow_user_page"), len(filep), prof.cow_copy)
+    wpmask = present & need if write else None
+    if write and wpmask.any():
+        wp = where(wpmask)
+        bits = pte[wp] & (A | Z)
+        zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
+                             subset(wp, bits == 0))
+        if count(zero):
+            _new_anon(m, vma, shift(zero, lo), None, count(zero), locked)
+            pte[zero] = P | W | D | Y | A
+            account(("do_wp_page", "alloc_zeroed_user_highpage_movable"),
+                    count(zero), prof.anon_new_page)
+        if count(anon):
+            anon = as_index(anon)
+            sole = m.anon.mapcount[vma.pfn[lo + anon]] == 1
+            reuse, copy = anon[sole], anon[~sole]
+            pte[reuse] |= W | D | Y
+            account(("do_wp_page", "reuse_swap_page"), len(reuse), prof.anon_zero_page)
+            if len(copy):
+                old = vma.pfn[lo + copy]
+                data = m.anon.data[old]
+                m.anon.put(old, locked=bool(locked))
+                _new_anon(m, vma, lo + copy, data, len(copy), locked)
+                pte[copy] = P | W | D | Y | A
+                account(("do_wp_page", "cow_user_page"), len(copy), prof.cow_copy)
+        nfile = count(filep)
+        if nfile:
+            pgs = shift(filep, vma.pgoff + lo)
+            if vma.shared:
+                pte[filep] |= W | D | Y
+                res.dirtied += inode.mapping.set_dirty(pgs)
+                m.mark_inode_dirty(inode)
+                tail, extra = _mkwrite_tail(sb, mkwrite, prof)
+                account(("do_wp_page",) + tail, nfile, extra)
+            else:
+                data = inode.mapping.data[pgs]
+                _unmap_file(inode, pgs, locked)
+                _new_anon(m, vma, shift(filep, lo), data, nfile, locked)
+                pte[filep] = P | W | D | Y | A
+                account(("do_wp_page", "cow_user_page"), nfile, prof.cow_copy)
     faults = sum(res.paths.values())
     res.minflt += faults - res.majflt
     m.vmstat.pgfault += faults
@@ -258,11 +278,12 @@ def _mkwrite_tail(sb, mkwrite, prof):
     return (sb.mkwrite_name(), "set_page_dirty_balance"), cost
 
 
-def _new_anon(m, vma, idx, data, locked):
-    """Give PTEs idx fresh anonymous frames holding data (page_add_new_anon_rmap)."""
+def _new_anon(m, vma, idx, data, n, locked):
+    """Give PTEs idx fresh anonymous frames holding data, zeros if None
+    (page_add_new_anon_rmap)."""
     if vma.anon_vma is None:
         vma.anon_vma = m.new_anon_vma()
-    vma.ensure_pfn()[idx] = m.anon.alloc(data, locked=bool(locked))
+    vma.ensure_pfn()[idx] = m.anon.alloc(n, data, locked=bool(locked))
 
 
 def _map_file(inode, pgs, locked):

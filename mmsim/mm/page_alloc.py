@@ -16,9 +16,9 @@ class AnonPages:
     def __init__(self, vmstat, capacity=1024):
         self.vmstat = vmstat
         self.n = 0
-        self.mapcount = np.zeros(capacity, np.int32)
+        self.mapcount = np.zeros(capacity, np.int16)
         self.data = np.zeros(capacity, np.uint32)
-        self.mlock = np.zeros(capacity, np.int32)
+        self.mlock = np.zeros(capacity, np.int16)
 
     def _grow(self, need):
         cap = len(self.mapcount)
@@ -31,17 +31,19 @@ class AnonPages:
             new[:self.n] = old[:self.n]
             setattr(self, name, new)
 
-    def alloc(self, data, locked=False):
-        """Allocate one frame per stamp in data, mapped once; return their numbers.
+    def alloc(self, k, data=None, locked=False):
+        """Allocate k frames holding data (zeros if None), mapped once; return their numbers.
 
         mm/memory.c: alloc_page_vma() + page_add_new_anon_rmap().
         """
-        k = len(data)
         self._grow(self.n + k)
-        ids = np.arange(self.n, self.n + k, dtype=np.int32)
+        ids = slice(self.n, self.n + k)
         self.mapcount[ids] = 1
-        self.data[ids] = data
-        self.mlock[ids] = 1 if locked else 0
+        if data is not None:
+            self.data[ids] = data
+        if locked:
+            self.mlock[ids] = 1
+        ids = np.arange(self.n, self.n + k, dtype=np.int32)
         self.n += k
         self.vmstat.nr_anon_pages += k
         return ids
