@@ -13,6 +13,8 @@ from ._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, GiB, KiB, MAP_ANON
                    MiB, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
                    RLIM_INFINITY, RLIMIT_MEMLOCK)
 from .errors import Hung, Signal
+from . import real
+from .experiment import compare, run
 from .fs import FILESYSTEMS
 from .kernels import KERNELS
 from .machine import Machine
@@ -22,7 +24,7 @@ from .profiles import PROFILES
 KERNEL_VERSIONS = tuple(KERNELS)
 
 __all__ = [
-    "Machine", "Process", "Signal", "Hung", "KERNEL_VERSIONS", "FILESYSTEMS",
+    "Machine", "Process", "Signal", "Hung", "run", "compare", "real", "KERNEL_VERSIONS", "FILESYSTEMS",
     "PROFILES", "PAGE_SIZE", "KiB", "MiB", "GiB",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
     "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_ANONYMOUS", "MAP_FIXED",

@@ -60,6 +60,13 @@ class Kernel:
     mprotect_populates_locked: bool
     # Kernel function names in the fault trace: 2.6.37's, or today's.
     modern_names: bool
+    # CONFIG_HZ of a typical distribution build: 250 in 2010, 1000 today.
+    # balance_dirty_pages sleeps in jiffies (2.6.37: 1 jiffy doubling to HZ/10).
+    hz: int
+    # mm/page-writeback.c write_cache_pages: 2.6.37 stops at the first
+    # ->writepage error in every mode; today WB_SYNC_ALL (fsync) goes on
+    # through the whole range and reports the first error.
+    sync_writeback_continues: bool
 
 
 KERNELS = {
@@ -69,21 +76,24 @@ KERNELS = {
                      has_map_shared_validate=False, generic_page_mkwrite=False,
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
                      io_less_throttling=False, msync_syncs_range=False,
-                     mprotect_populates_locked=False, modern_names=False),
+                     mprotect_populates_locked=False, modern_names=False,
+                     hz=250, sync_writeback_continues=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
                      populate_in_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
                      has_map_shared_validate=False, generic_page_mkwrite=False,
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
                      io_less_throttling=False, msync_syncs_range=False,
-                     mprotect_populates_locked=False, modern_names=False),
+                     mprotect_populates_locked=False, modern_names=False,
+                     hz=250, sync_writeback_continues=False),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
                    populate_in_fixup=False, limit_skips_locked=True,
                    has_mlock2=True, default_memlock=8 * MiB,
                    has_map_shared_validate=True, generic_page_mkwrite=True,
                    has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
                    io_less_throttling=True, msync_syncs_range=True,
-                   mprotect_populates_locked=True, modern_names=True),
+                   mprotect_populates_locked=True, modern_names=True,
+                   hz=1000, sync_writeback_continues=True),
 }
 
 

@@ -21,10 +21,11 @@ from .fs import fs_type
 from .fs.inode import B_DELAY, B_UNWRITTEN, HOLE
 from .fs.proc import meminfo
 from .fs.shmem import Shmem
-from .mm.filemap import PG_DIRTY, PG_UPTODATE
+from .mm.filemap import PG_DIRTY, PG_ERROR, PG_UPTODATE
 from .mm.memory import zap_pte_range
 from .mm.page_alloc import AnonPages
-from .mm.page_writeback import filemap_check_errors, write_cache_pages
+from .fs.fs_writeback import Flusher
+from .mm.page_writeback import WbResult, Writeback, filemap_check_errors, write_cache_pages
 from .mm.vmstat import VmStat
 from .process import File, Process
 from .trace import Trace
@@ -56,7 +57,7 @@ class Extent:
 class Machine:
     """A computer running one simulated kernel version."""
 
-    def __init__(self, kernel="6.18", ram=24 * GiB, profile="modern", seed=0):
+    def __init__(self, kernel="6.18", ram=24 * GiB, profile="modern", seed=0, ncpus=4):
         self.kernel = kernels.get(kernel)
         self.profile = profiles.get(profile)
         ram = int(ram)
@@ -64,11 +65,13 @@ class Machine:
             raise error(EINVAL, f"ram must be at least 16 MiB, not {ram}")
         self.ram_pages = ram >> PAGE_SHIFT
         self.seed = int(seed)
+        self.ncpus = max(1, int(ncpus))
         self.now = 0.0
         self.trace = Trace()
         self.vmstat = VmStat()
         self.anon = AnonPages(self.vmstat)
         self.contents = Contents()
+        self.wb = Writeback(self)
         self.mounts = {}
         self.procs = {}
         self._next_pid = 1000
@@ -92,6 +95,7 @@ class Machine:
             raise error(EINVAL, f"filesystem size {size} is too small")
         opts = [o for o in options.split(",") if o] if isinstance(options, str) else list(options)
         sb = fs_type(fs, self.kernel)(self, path, size, opts)
+        sb.flusher = Flusher(self, sb)
         self.mounts[path] = sb
         return sb
 
@@ -120,6 +124,12 @@ class Machine:
         inode.size = length
         return File(inode, "/dev/zero (deleted)", True, True)
 
+    def shmem_evict(self, inode):
+        """Free a shmem file whose last mapping went away (shmem_evict_inode)."""
+        n = len(inode.mapping.flags)
+        inode.mapping.remove(slice(0, n))
+        del self._shmem.inodes[inode.name]
+
     # -- paths -------------------------------------------------------------------
     def resolve(self, path):
         """Return (superblock, name in it) for a path (fs/namei.c, one level deep)."""
@@ -145,14 +155,67 @@ class Machine:
         t = self.now
         for path, n in res.paths.items():
             self.trace.record(t, proc.pid, op, path, start, end, n)
-        self.now += res.seconds
         proc.minflt += res.minflt
         proc.majflt += res.majflt
+        self.advance(t + res.seconds)
 
     def charge_pages(self, proc, op, path, start, end, pages, seconds):
         """Account work on pages that was not a fault (mlock_vma_page ...)."""
         self.trace.record(self.now, proc.pid, op, path, start, end, pages)
-        self.now += seconds
+        self.advance(self.now + seconds)
+
+    # -- time and writeback ---------------------------------------------------------
+    def advance(self, t):
+        """Move the clock to t, letting the flusher threads work meanwhile."""
+        if t > self.now:
+            self.flush_until(t)
+            self.now = t
+        self.wb.nr_writeback(self.now)
+
+    def flush_until(self, t):
+        """Run every flusher thread up to time t."""
+        for sb in self.mounts.values():
+            sb.flusher.run_until(t)
+
+    def kick_flushers(self):
+        """Start background writeback on every disk (bdi_start_background_writeback)."""
+        for sb in self.mounts.values():
+            sb.flusher.kick()
+
+    def writeback_inodes(self, nr_to_write, at, proc=None, op="writeback"):
+        """Write back up to nr_to_write pages, oldest dirty inode first (writeback_inodes_wb).
+
+        What a 2.6.37 task throttled in balance_dirty_pages does itself.
+        """
+        res = WbResult(done=at)
+        inodes = sorted((i for i in self.all_inodes()
+                         if i.mapping.ndirty and i.dirtied_when is not None),
+                        key=lambda i: (i.dirtied_when, i.ino))
+        for inode in inodes:
+            r = write_cache_pages(self, inode, at, nr_to_write=nr_to_write - res.written)
+            res.add(r)
+            if res.written >= nr_to_write or r.failed:
+                break
+        if proc is not None and res.written + res.failed:
+            self.trace.record(at, proc.pid, op,
+                              (kernels.fname(self.kernel, "balance_dirty_pages"),
+                               "writeback_inodes_wb", "write_cache_pages"),
+                              0, 0, res.written + res.failed)
+        return res
+
+    def write_bandwidth_pages(self):
+        """Pages per second the busiest dirty disk writes (bdi->write_bandwidth)."""
+        bws = [sb.disk.bandwidth for sb in self.mounts.values()
+               if any(i.mapping.ndirty for i in sb.inodes.values())]
+        return max(bws or [sb.disk.bandwidth for sb in self.mounts.values()] or [1e8]) / PAGE_SIZE
+
+    def pages_lost(self):
+        """Pages whose writeback failed and that are clean now: their data is only in RAM."""
+        n = 0
+        for inode in self.all_inodes():
+            f = inode.mapping.flags
+            n += int(np.count_nonzero((f & (PG_ERROR | PG_DIRTY)) == PG_ERROR))
+        return n
 
     def mark_inode_dirty(self, inode):
         """Note when the inode's first dirty page appeared (__mark_inode_dirty)."""
@@ -201,15 +264,15 @@ class Machine:
 
         Raise OSError with the writeback error (ENOSPC ...) if one is pending.
         """
-        written, failed, seconds = write_cache_pages(self, inode, first, last)
-        if written or failed:
+        res = write_cache_pages(self, inode, self.now, first=first, last=last, sync=True)
+        if res.written or res.failed:
             self.trace.record(self.now, proc.pid, op,
                               ("vfs_fsync_range", "write_cache_pages",
                                kernels.fname(self.kernel, "clear_page_dirty_for_io")),
                               first * PAGE_SIZE,
                               (inode.npages if last is None else last) * PAGE_SIZE,
-                              written + failed)
-        self.now += seconds
+                              res.written + res.failed)
+        self.advance(res.done)
         err = filemap_check_errors(inode.mapping)
         if err:
             raise error(err, f"{op}: writeback of {inode.name} failed")
@@ -266,14 +329,15 @@ class Machine:
         seconds = float(seconds)
         if not seconds >= 0:
             raise error(EINVAL, f"cannot sleep {seconds} s")
-        self.now += seconds
+        self.advance(self.now + seconds)
 
     def sync(self):
-        """sync(2): write back every dirty page of every filesystem."""
+        """sync(2): write back every dirty page of every filesystem and wait."""
+        done = self.now
         for sb in self.mounts.values():
             for inode in sb.inodes.values():
-                _, _, seconds = write_cache_pages(self, inode)
-                self.now += seconds
+                done = max(done, write_cache_pages(self, inode, self.now, sync=True).done)
+        self.advance(done)
 
     def drop_caches(self):
         """echo 1 > /proc/sys/vm/drop_caches: drop clean, unmapped page-cache pages.

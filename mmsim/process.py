@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._abi import (MAP_ANONYMOUS, PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
+from .fs.proc import show_smap, task_mem
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
-from .mm.memory import FaultResult, copy_page_range, handle_mm_fault
+from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
 from .mm.msync import sys_msync
 from .mm.vma import MM, PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE, VMA
@@ -101,6 +102,8 @@ class Process:
             raise error(EINVAL, "memlock soft limit above hard limit")
         self.rlimits = {RLIMIT_MEMLOCK: (soft, hard)}
         self.alive = True
+        self.hung = None          # the Hung it is stuck with, until killed
+        self.nr_dirtied = 0       # pages dirtied since the last balance_dirty_pages
         self.minflt = 0
         self.majflt = 0
 
@@ -112,9 +115,12 @@ class Process:
     def _rlim(v):
         return RLIM_MAX if v == RLIM_INFINITY or v is None else ulong(v, "rlimit")
 
-    def _live(self):
+    def _live(self, hung_ok=False):
+        """Refuse calls from a killed process (ESRCH) or one stuck in the kernel."""
         if not self.alive:
             raise error(ESRCH, f"process {self.pid} was killed")
+        if self.hung is not None and not hung_ok:
+            raise self.hung
 
     def capable(self, cap):
         """Whether the task has a capability (kernel/capability.c capable)."""
@@ -258,8 +264,7 @@ class Process:
                 return total, pieces, sig
             hi_addr = min(end, vma.end)
             lo, hi = vma.index(at), vma.index(hi_addr)
-            res = handle_mm_fault(m, self, vma, lo, hi, write)
-            m.charge(self, res, op, at, vma.start + (lo + res.done) * PAGE_SIZE)
+            res = fault_range(m, self, vma, lo, hi, write, op)
             total.add(res)
             pieces.append((vma, lo, lo + res.done))
             if res.signal is not None:
@@ -313,6 +318,8 @@ class Process:
     def write(self, addr, data):
         """Store bytes at addr through the mapping (faults as a store does)."""
         self._live()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise error(EINVAL, f"write: data must be bytes, not {type(data).__name__}")
         data = bytes(data)
         addr = ulong(addr)
         if not data:
@@ -336,7 +343,7 @@ class Process:
     def read(self, addr, n):
         """Load n bytes from addr through the mapping (faults as a load does)."""
         self._live()
-        addr, n = ulong(addr), operator.index(n)
+        addr, n = ulong(addr), loff(n, "count")
         if n <= 0:
             return b""
         total, pieces, sig = self._access(addr, n, False, "read")
@@ -370,17 +377,19 @@ class Process:
 
     def getrlimit(self, resource):
         """getrlimit(2): (soft, hard), RLIM_INFINITY as -1 like Python's resource."""
+        self._live(hung_ok=True)
         if resource != RLIMIT_MEMLOCK:
             raise error(EINVAL, f"resource {resource} is not simulated")
         return tuple(RLIM_INFINITY if v == RLIM_MAX else v for v in self.rlimits[resource])
 
     def getrusage(self):
         """The fault counters of getrusage(RUSAGE_SELF)."""
+        self._live(hung_ok=True)
         return Rusage(self.minflt, self.majflt)
 
     def smaps(self, addr=None):
         """/proc/PID/smaps: a list of dicts, or the dict of the VMA holding addr."""
-        from .fs.proc import show_smap
+        self._live(hung_ok=True)
         if addr is None:
             return [show_smap(self.machine, v) for v in self.mm.vmas]
         vma = self.mm.find_vma(ulong(addr))
@@ -390,7 +399,7 @@ class Process:
 
     def status(self):
         """/proc/PID/status: the Vm* lines in kB."""
-        from .fs.proc import task_mem
+        self._live(hung_ok=True)
         return task_mem(self.machine, self)
 
     def fork(self):
@@ -412,11 +421,11 @@ class Process:
         return child
 
     def kill(self):
-        """kill -9: unmap everything (exit_mmap) and close the files."""
-        if not self.alive:
-            return
+        """kill -9: unmap everything (exit_mmap) and close the files; works on a hung task."""
+        self._live(hung_ok=True)
         for vma in list(self.mm.vmas):
             _mmap.do_munmap(self.machine, self, vma.start, vma.end - vma.start)
         self.files.clear()
         self.mm.def_flags = 0
         self.alive = False
+        self.hung = None

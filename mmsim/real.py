@@ -50,13 +50,12 @@ import collections
 import ctypes
 import ctypes.util
 import errno as _errno
-import fcntl
+import faulthandler
 import io
 import os
 import pickle
 import platform
 import re
-import resource
 import select
 import shutil
 import signal as _signal
@@ -68,11 +67,17 @@ import traceback
 
 import numpy as np
 
-from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
-                   MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_SHARED,
-                   MAP_TYPE, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT,
+try:                                    # Unix only: off Linux, available() says so
+    import fcntl
+    import resource
+except ImportError:                     # pragma: no cover - Windows
+    fcntl = resource = None
+
+from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_READ, PROT_WRITE,
+                   MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE,
+                   MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT,
                    RLIMIT_MEMLOCK, RLIM_INFINITY, FALLOC_FL_PUNCH_HOLE,
-                   MADV_DONTNEED, MADV_POPULATE_WRITE)
+                   MADV_POPULATE_WRITE)
 from .errors import Signal
 
 __all__ = ["available", "run", "info", "RealMachine", "RealProcess", "RealError",
@@ -94,6 +99,8 @@ _ARENA = 0x1000_0000_0000
 _ARENA_ALIGN = 2 * MiB
 
 _IOV_MAX = 1024                  # UIO_MAXIOV
+# MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED, POPULATE_READ: no harm to anyone's memory
+_HARMLESS_ADVICE = (0, 1, 2, 3, 22)
 _PIPE_CHUNK = 32 * KiB           # below the smallest pipe capacity (64 KiB)
 
 
@@ -317,8 +324,21 @@ def _drop_caps(keep):
 
 
 def scratch_base(path=None):
-    """Return the directory scratch directories are made in (MMSIM_SCRATCH or the temp dir)."""
-    return os.path.realpath(path or os.environ.get("MMSIM_SCRATCH") or tempfile.gettempdir())
+    """Return the directory scratch directories are made in.
+
+    path, else $MMSIM_SCRATCH, else the temp directory; if that is a tmpfs
+    (no blocks to allocate, no writeback: not what the book is about),
+    /var/tmp when it is on a disk filesystem.
+    """
+    chosen = path or os.environ.get("MMSIM_SCRATCH")
+    if chosen:
+        return os.path.realpath(chosen)
+    tmp = os.path.realpath(tempfile.gettempdir())
+    if fs_type(tmp) == "tmpfs":
+        alt = "/var/tmp"
+        if os.path.isdir(alt) and os.access(alt, os.W_OK | os.X_OK) and fs_type(alt) != "tmpfs":
+            return alt
+    return tmp
 
 
 def _unescape_mount(s):
@@ -777,7 +797,7 @@ class RealProcess:
         after this, touch() counts only the faults of the pages it touches.
         """
         ret = self._lib.mmap(None, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
-                             0x22, -1, 0)          # MAP_PRIVATE | MAP_ANONYMOUS
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         if ret is None or ret == 2**64 - 1:
             return
         self._mapped.append((ret, ret + 2 * PAGE_SIZE))
@@ -946,7 +966,7 @@ class RealProcess:
         """Give advice about a range (mm/madvise.c: do_madvise)."""
         addr, length, advice = (_as_int(addr, "addr"), _as_int(length, "length"),
                                 _as_int(advice, "advice"))
-        if length > 0 and advice not in (0, 1, 2, 3, 22):   # NORMAL RANDOM SEQ WILLNEED POP_READ
+        if length > 0 and advice not in _HARMLESS_ADVICE:
             self._own_range(addr, length, "madvise")
         if advice == MADV_POPULATE_WRITE:
             self._check_store(addr, length, "madvise(MADV_POPULATE_WRITE)")
@@ -1068,24 +1088,43 @@ class RealProcess:
         while done < npages:
             n = min(_IOV_MAX, npages - done)
             view[:n, 0] = np.uint64(addr + done * PAGE_SIZE) + steps[:n]
-            if write:
-                got = lib.readv(self._zero, iov, n)
-            else:
-                got = lib.writev(w, iov, n)
-                if got > 0:
-                    os.read(r, got)
+            got = self._touch_iov(n, write)
             if got != n:
-                err = ctypes.get_errno() if got < 0 else 0
-                if got < 0 and err != _errno.EFAULT:
-                    raise _oserror(err, "touch")
-                bad = done + max(got, 0)
-                sig = self._signal(addr + bad * PAGE_SIZE, write, bad)
-                raise sig
+                # A pipe write that faults part-way is discarded whole
+                # (fs/pipe.c: pipe_write), so find the page one at a time;
+                # the pages before it are mapped now and do not fault again.
+                for i in range(n):
+                    view[0, 0] = addr + (done + i) * PAGE_SIZE
+                    if self._touch_iov(1, write) != 1:
+                        raise self._signal(addr + (done + i) * PAGE_SIZE, write, done + i)
             done += n
         seconds = time.perf_counter() - t0
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         return TouchResult(npages, seconds, ru1.ru_minflt - ru0.ru_minflt,
                            ru1.ru_majflt - ru0.ru_majflt)
+
+    def _touch_iov(self, n, write):
+        """Access the first n iovecs: readv from /dev/zero (store) or writev to the pipe (load)."""
+        r, w = self._pipe
+        if write:
+            got = self._lib.readv(self._zero, self._iov, n)
+        else:
+            got = self._lib.writev(w, self._iov, n)
+            if got > 0:
+                os.read(r, got)
+        if got < 0:
+            err = ctypes.get_errno()
+            if err != _errno.EFAULT:
+                raise _oserror(err, "touch")
+        return got
+
+    def _pieces(self, addr, n):
+        """Split [addr, addr+n) at page boundaries: a fault fails a whole piece."""
+        off = 0
+        while off < n:
+            step = min(n - off, PAGE_SIZE - (addr + off) % PAGE_SIZE)
+            yield off, step
+            off += step
 
     def read(self, addr, n):
         """Return n bytes of memory from addr (a load: copy_from_user)."""
@@ -1097,11 +1136,17 @@ class RealProcess:
             got = self._lib.write(w, ctypes.c_void_p(addr + len(out)), chunk)
             if got > 0:
                 out += os.read(r, got)
-            if got != chunk:
-                err = ctypes.get_errno() if got < 0 else 0
-                if got < 0 and err != _errno.EFAULT:
-                    raise _oserror(err, "read")
-                raise self._signal(addr + len(out), False)
+            if got == chunk:
+                continue
+            if got < 0 and ctypes.get_errno() != _errno.EFAULT:
+                raise _oserror(ctypes.get_errno(), "read")
+            base = addr + len(out)
+            for off, step in self._pieces(base, min(_PIPE_CHUNK, n - len(out))):
+                got = self._lib.write(w, ctypes.c_void_p(base + off), step)
+                if got > 0:
+                    out += os.read(r, got)
+                if got != step:
+                    raise self._signal(base + off + max(got, 0), False)
         return bytes(out)
 
     def write(self, addr, data):
@@ -1109,24 +1154,31 @@ class RealProcess:
         addr = _as_int(addr, "addr")
         data = bytes(data)
         self._check_store(addr, len(data), "write")
-        r, w = self._pipe
         off = 0
         while off < len(data):
             chunk = data[off:off + _PIPE_CHUNK]
-            os.write(w, chunk)
-            got = self._lib.read(r, ctypes.c_void_p(addr + off), len(chunk))
-            if got != len(chunk):
-                err = ctypes.get_errno() if got < 0 else 0
-                try:
-                    while os.read(r, _PIPE_CHUNK):
-                        pass
-                except BlockingIOError:
-                    pass
-                if got < 0 and err != _errno.EFAULT:
-                    raise _oserror(err, "write")
-                raise self._signal(addr + off + max(got, 0), True)
+            if self._store(addr + off, chunk) != len(chunk):
+                for o, step in self._pieces(addr + off, len(chunk)):
+                    if self._store(addr + off + o, chunk[o:o + step]) != step:
+                        raise self._signal(addr + off + o, True)
             off += len(chunk)
         return len(data)
+
+    def _store(self, addr, chunk):
+        """Copy chunk to addr through the pipe; return the bytes stored, -1 on EFAULT."""
+        r, w = self._pipe
+        os.write(w, chunk)
+        got = self._lib.read(r, ctypes.c_void_p(addr), len(chunk))
+        err = ctypes.get_errno() if got < 0 else 0
+        if got != len(chunk):
+            try:
+                while os.read(r, _PIPE_CHUNK):
+                    pass
+            except BlockingIOError:
+                pass
+        if got < 0 and err != _errno.EFAULT:
+            raise _oserror(err, "write")
+        return got
 
     # -- state -----------------------------------------------------------
 
@@ -1286,6 +1338,7 @@ def _child(w, experiment, scratch, memlock, keep, cap, ppid):
         pass
     for s in (_signal.SIGINT, _signal.SIGTERM):
         _signal.signal(s, _signal.SIG_DFL)
+    faulthandler.disable()          # a crash is reported as ChildDied, not dumped on the parent's stderr
     out = io.StringIO()
     sys.stdout = sys.stderr = out
     p = None
@@ -1379,7 +1432,7 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
     _check_free(base, 0, "run")
     _reap_stale(base)
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base)
-    pid = None
+    pid = r = w = None
     try:
         r, w = os.pipe2(os.O_CLOEXEC)
         for stream in (sys.stdout, sys.stderr):
@@ -1399,12 +1452,13 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
             finally:
                 os._exit(code)
         os.close(w)
-        try:
-            data, status, timed_out = _collect(pid, r, timeout)
-            pid = None
-        finally:
-            os.close(r)
+        w = None
+        data, status, timed_out = _collect(pid, r, timeout)
+        pid = None
     finally:
+        for fd in (r, w):
+            if fd is not None:
+                os.close(fd)
         if pid:                                  # interrupted: the child must not outlive us
             try:
                 os.kill(pid, _signal.SIGKILL)

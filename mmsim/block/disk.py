@@ -1,10 +1,12 @@
 """A disk: one request queue, sequential bandwidth and a seek cost.
 
 Stands for the block layer and a rotating disk under it (block/blk-core.c,
-the elevator, the drive). Simplified: a request list is served in the order
-given, every discontiguity costs one seek, and transfer time is bytes over
-bandwidth. Reads and writes share the head, so interleaving them costs
-seeks: the reason large shared mlocks were slow before the patch.
+the elevator, the drive). Simplified: requests are served one after another
+in the order they are submitted; every discontiguity (including a switch
+between a reader's blocks and a writer's) costs one seek; transfer time is
+bytes over bandwidth. Reads and writes share the head and the queue, so
+interleaving them costs seeks and makes each wait for the other: the reason
+large shared mlocks were slow before the patch.
 """
 
 import numpy as np
@@ -13,7 +15,7 @@ from .._abi import PAGE_SIZE
 
 
 class Disk:
-    """Block contents plus timing and counters."""
+    """Block contents plus a timeline and counters."""
 
     def __init__(self, nblocks, bandwidth, seek):
         self.nblocks = int(nblocks)
@@ -21,31 +23,39 @@ class Disk:
         self.seek = float(seek)              # seconds per discontiguity
         self.data = np.zeros(self.nblocks, np.uint32)
         self.head = 0                        # block after the last one served
+        self.busy_until = 0.0                # simulated time the queue drains
         self.counters = {"read_bytes": 0, "write_bytes": 0,
                          "read_seeks": 0, "write_seeks": 0,
-                         "reads": 0, "writes": 0}
+                         "reads": 0, "writes": 0,
+                         "read_busy_s": 0.0, "write_busy_s": 0.0}
 
-    def _serve(self, op, blocks):
-        """Move the head over blocks (in the order given); return seconds taken."""
+    def submit(self, op, blocks, at, stamps=None):
+        """Queue one request ("read" or "write") of blocks at time at.
+
+        Return its completion time. A write stores stamps at once (the page
+        cache still holds the data while it is in flight); a read returns
+        nothing: the caller takes self.data[blocks].
+        """
         n = len(blocks)
         if n == 0:
-            return 0.0
-        breaks = int(np.count_nonzero(np.diff(blocks) != 1))
-        seeks = breaks + (1 if int(blocks[0]) != self.head else 0)
-        self.head = int(blocks[-1]) + 1
+            return at
+        first, last = int(blocks[0]), int(blocks[-1])
+        contiguous = last - first + 1 == n
+        breaks = 0 if contiguous else int(np.count_nonzero(np.diff(blocks) != 1))
+        seeks = breaks + (1 if first != self.head else 0)
+        self.head = last + 1
+        seconds = seeks * self.seek + n * PAGE_SIZE / self.bandwidth
+        start = max(at, self.busy_until)
+        self.busy_until = start + seconds
         c = self.counters
         c[op + "_bytes"] += n * PAGE_SIZE
         c[op + "_seeks"] += seeks
         c[op + "s"] += 1
-        return seeks * self.seek + n * PAGE_SIZE / self.bandwidth
+        c[op + "_busy_s"] += seconds
+        if op == "write":
+            self.data[slice(first, last + 1) if contiguous else blocks] = stamps
+        return self.busy_until
 
-    def read(self, blocks):
-        """Read blocks (submit_bio READ); return (stamps, seconds)."""
-        seconds = self._serve("read", blocks)
-        return self.data[blocks], seconds
-
-    def write(self, blocks, stamps):
-        """Write stamps to blocks (submit_bio WRITE); return seconds taken."""
-        seconds = self._serve("write", blocks)
-        self.data[blocks] = stamps
-        return seconds
+    def idle_at(self, t):
+        """Whether the queue is empty at time t."""
+        return self.busy_until <= t

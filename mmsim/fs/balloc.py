@@ -41,6 +41,11 @@ class BlockAllocator:
         if n <= 0:
             return np.empty(0, np.int64)
         goal = int(goal) % self.nblocks if self.nblocks else 0
+        if goal + n <= self.nblocks and not self.used[goal:goal + n].any():
+            blocks = np.arange(goal, goal + n)
+            self.used[goal:goal + n] = True
+            self.nfree -= n
+            return blocks
         blocks = self._scan(goal, self.nblocks, n)
         if len(blocks) < n:
             blocks = np.concatenate([blocks, self._scan(0, goal, n - len(blocks))])

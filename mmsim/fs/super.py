@@ -104,11 +104,18 @@ class SuperBlock:
         self.reserved += len(pg)
 
     def _goal_for(self, inode, first):
-        """The block after the file's previous allocated page (ext2_find_near)."""
-        before = inode.block[:first]
-        allocated = np.flatnonzero(before >= 0)
-        if len(allocated):
-            return int(before[allocated[-1]]) + 1
+        """The block after the file's previous allocated page (ext2_find_near).
+
+        Looks back from first in growing windows: the previous page is
+        usually allocated, and a long file is never scanned whole.
+        """
+        hi, window = first, 64
+        while hi > 0:
+            lo = max(0, hi - window)
+            allocated = np.flatnonzero(inode.block[lo:hi] >= 0)
+            if len(allocated):
+                return int(inode.block[lo + allocated[-1]]) + 1
+            hi, window = lo, window * 8
         return self.goal
 
     def _allocate(self, inode, pg):
@@ -118,8 +125,10 @@ class SuperBlock:
         """
         if len(pg) == 0:
             return 0
-        starts = np.flatnonzero(np.diff(pg) != 1) + 1
-        runs = np.split(pg, starts)
+        if int(pg[-1]) - int(pg[0]) + 1 == len(pg):
+            runs = [pg]
+        else:
+            runs = np.split(pg, np.flatnonzero(np.diff(pg) != 1) + 1)
         done = 0
         for run in runs:
             blocks = self.balloc.alloc(len(run), self._goal_for(inode, int(run[0])))

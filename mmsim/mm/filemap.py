@@ -29,7 +29,8 @@ class AddressSpace:
         self.data = np.zeros(capacity, np.uint32)
         self.nrpages = 0
         self.ndirty = 0
-        self.wb_err = 0          # errseq-like: the last writeback error, 0 if none
+        self.wb_err = 0          # the last writeback error, 0 if none (AS_ENOSPC, AS_EIO)
+        self.writeback_index = 0  # where cyclic writeback resumes
 
     def resize(self, npages):
         """Make the arrays cover at least npages pages."""
@@ -49,7 +50,7 @@ class AddressSpace:
         stamps: the contents read for them; None for pages of zeros (the data
         of an uncached page is already ZERO). Return how many were added.
         """
-        self.flags[idx] = PG_UPTODATE | PG_REFERENCED
+        self.flags[idx] |= PG_UPTODATE | PG_REFERENCED   # keeps PG_MKWRITE set just before
         if stamps is not None:
             self.data[idx] = stamps
         n = idx.stop - idx.start if isinstance(idx, slice) else len(idx)
@@ -101,6 +102,39 @@ class AddressSpace:
         else:
             self.vmstat.nr_file_dirty -= dirty
         return n
+
+    def mlock_add(self, idx, delta):
+        """Add delta to the mlock count of pages idx (mlock_vma_page / munlock_vma_page).
+
+        Keeps vmstat.nr_mlock_file, the file pages off the LRU, up to date.
+        """
+        before = self.mlock[idx] > 0
+        self.mlock[idx] += delta
+        after = self.mlock[idx] > 0
+        self.vmstat.nr_mlock_file += int(np.count_nonzero(after)) - int(np.count_nonzero(before))
+
+    def next_dirty(self, start, n):
+        """Return up to n dirty page offsets from start on, wrapping once (cyclic writeback).
+
+        Scans in growing windows, so that finding a few dirty pages in a
+        5,242,880-page file does not read the whole flags array.
+        """
+        size = len(self.flags)
+        if start + n <= size and (self.flags[start:start + n] & PG_DIRTY).all():
+            return np.arange(start, start + n)
+        found, got = [], 0
+        for lo, hi in ((start, size), (0, min(start, size))):
+            window = max(4 * n, 4096)
+            while lo < hi and got < n:
+                top = min(hi, lo + window)
+                idx = lo + np.flatnonzero(self.flags[lo:top] & PG_DIRTY)
+                found.append(idx[:n - got])
+                got += len(found[-1])
+                lo = top
+                window *= 4
+            if got >= n:
+                break
+        return np.concatenate(found) if found else np.empty(0, np.int64)
 
     def dirty_pages(self, first=0, last=None):
         """Return the offsets of dirty pages in [first, last)."""

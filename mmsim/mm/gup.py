@@ -4,8 +4,7 @@ mm/memory.c make_pages_present).
 """
 
 from ..errors import EAGAIN, EFAULT, ENOMEM
-from ..kernels import fname
-from .memory import FaultResult, handle_mm_fault
+from .memory import FaultResult, fault_range
 from .vma import (VM_ACCESS, VM_LOCKED, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYWRITE,
                   VM_READ, VM_SHARED, VM_WRITE)
 
@@ -24,7 +23,7 @@ def check_vma_flags(vma, write, force):
     return 0 if ok else EFAULT
 
 
-def get_user_pages(m, proc, vma, lo, hi, write, force, via):
+def get_user_pages(m, proc, vma, lo, hi, write, force, via, op):
     """Fault in and walk pages [lo, hi) of vma as __get_user_pages does.
 
     Return (FaultResult, errno): errno EFAULT when the VMA refuses the access
@@ -33,12 +32,7 @@ def get_user_pages(m, proc, vma, lo, hi, write, force, via):
     err = check_vma_flags(vma, write, force)
     if err:
         return FaultResult(), err
-    res = handle_mm_fault(m, proc, vma, lo, hi, write, via=via)
-    walked = res.done
-    hits = walked - sum(res.paths.values())
-    if hits:
-        res.paths[tuple(fname(m.kernel, n) for n in via) + ("follow_page",)] += hits
-    res.seconds += walked * m.profile.gup_present
+    res = fault_range(m, proc, vma, lo, hi, write, op, via=via)
     if res.signal is not None:
         res.signal = None
         return res, EFAULT
@@ -89,9 +83,8 @@ def populate_vma(m, proc, vma, start, end, total, op):
     entry = "__mlock_vma_pages_range" if vma.flags & VM_LOCKED else "make_pages_present"
     via = (entry, "__get_user_pages")
     lo, hi = vma.index(start), vma.index(end)
-    res, err = get_user_pages(m, proc, vma, lo, hi, write, force, via)
+    res, err = get_user_pages(m, proc, vma, lo, hi, write, force, via, op)
     total.add(res)
-    m.charge(proc, res, op, start, end)
     if err == EFAULT:
         return ENOMEM
     if err == ENOMEM:

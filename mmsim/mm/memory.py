@@ -62,6 +62,9 @@ class FaultResult:
         self.signal = other.signal
 
 
+NONE = np.empty(0, np.int64)     # an empty page selection
+
+
 def where(mask, base=0):
     """Positions of mask's true entries, plus base: a slice when all are true.
 
@@ -120,16 +123,27 @@ def filemap_fault(m, inode, pgs):
     nread = int(np.count_nonzero(on_disk))
     stamps, seconds = None, 0.0
     if nread:
+        disk = inode.sb.disk
+        m.flush_until(m.now)                 # writeback queued before us goes first
+        wanted = blocks[on_disk]
+        seconds = disk.submit("read", wanted, m.now) - m.now
         stamps = np.zeros(nmiss, np.uint32)
-        stamps[on_disk], seconds = inode.sb.disk.read(blocks[on_disk])
+        stamps[on_disk] = disk.data[wanted]
     mapping.add(miss, stamps)
     return nmiss - nread, nread, nhit, seconds
 
 
+_PATHS = {}
+
+
 def _path(m, via, *names):
     """Build a trace path: the entry (trap or gup), then kernel function names."""
-    entry = ("do_page_fault", "handle_mm_fault") if via is None else tuple(via) + ("handle_mm_fault",)
-    return tuple(fname(m.kernel, n) for n in entry + names)
+    key = (m.kernel.version, via, names)
+    path = _PATHS.get(key)
+    if path is None:
+        entry = ("do_page_fault", "handle_mm_fault") if via is None else tuple(via) + ("handle_mm_fault",)
+        path = _PATHS[key] = tuple(fname(m.kernel, n) for n in entry + names)
+    return path
 
 
 def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
@@ -181,7 +195,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             res.seconds += pages * (trap + cost)
 
     # -- not present ---------------------------------------------------------
-    npsel = where(~present)
+    npsel = NONE if present.all() else where(~present)
     nnp = count(npsel)
     if nnp:
         abs_sel = shift(npsel, lo)
@@ -224,8 +238,11 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     if write and wpmask.any():
         wp = where(wpmask)
         bits = pte[wp] & (A | Z)
-        zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
-                             subset(wp, bits == 0))
+        if bits.any():
+            zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
+                                 subset(wp, bits == 0))
+        else:
+            zero, anon, filep = NONE, NONE, wp
         if count(zero):
             _new_anon(m, vma, shift(zero, lo), None, count(zero), locked)
             pte[zero] = P | W | D | Y | A
@@ -266,6 +283,53 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     return res
 
 
+BATCH = 1024      # pages faulted between two looks at the disk (4 MiB)
+
+
+def fault_range(m, proc, vma, lo, hi, write, op, via=None):
+    """Fault pages [lo, hi) of vma in over simulated time; return a FaultResult.
+
+    The kernel handles a long range page by page while time passes: the
+    flusher writes back, a task that dirties pages is throttled every
+    ratelimit pages (balance_dirty_pages), reads queue behind writes. So a
+    range that may dirty or read pages goes in batches, with the clock,
+    the flusher and the throttle advanced in between; any other range goes
+    in one step. via names the get_user_pages() caller, which walks every
+    page (follow_page) and pays no trap.
+    """
+    inode = vma.inode
+    dirties = (write and vma.shared and inode is not None
+               and inode.sb.dirty_accounting)
+    reads = inode is not None and inode.nblocks > 0
+    total = FaultResult()
+    walk = ()
+    if via is not None:
+        walk = tuple(fname(m.kernel, n) for n in via) + ("follow_page",)
+    i = lo
+    while i < hi:
+        if dirties:
+            step = max(1, m.wb.ratelimit() - proc.nr_dirtied)
+        elif reads:
+            step = BATCH
+        else:
+            step = hi - i
+        res = handle_mm_fault(m, proc, vma, i, min(hi, i + step), write, via)
+        if via is not None:
+            hits = res.done - sum(res.paths.values())
+            if hits:
+                res.paths[walk] += hits
+            res.seconds += res.done * m.profile.gup_present
+        m.charge(proc, res, op, vma.start + i * PAGE_SIZE,
+                 vma.start + (i + res.done) * PAGE_SIZE)
+        total.add(res)
+        i += res.done
+        if res.signal is not None:
+            break
+        if res.dirtied:
+            m.wb.balance_dirty_pages_ratelimited(proc, res.dirtied)
+    return total
+
+
 def _mkwrite_tail(sb, mkwrite, prof):
     """The ->page_mkwrite part of a shared write fault: path names and cost."""
     cost = prof.wp_reuse
@@ -290,14 +354,14 @@ def _map_file(inode, pgs, locked):
     """Count new PTEs to file pages pgs (page_add_file_rmap, mlock_vma_page)."""
     inode.mapping.mapcount[pgs] += 1
     if locked:
-        inode.mapping.mlock[pgs] += 1
+        inode.mapping.mlock_add(pgs, 1)
 
 
 def _unmap_file(inode, pgs, locked):
     """Drop PTEs to file pages pgs (page_remove_rmap, munlock_vma_page)."""
     inode.mapping.mapcount[pgs] -= 1
     if locked:
-        inode.mapping.mlock[pgs] -= 1
+        inode.mapping.mlock_add(pgs, -1)
 
 
 def zap_pte_range(m, vma, lo, hi):
@@ -350,7 +414,8 @@ def page_mkclean(m, inode, pgs):
     """
     if len(pgs) == 0:
         return
-    lo_pg, hi_pg = int(pgs.min()), int(pgs.max()) + 1
+    lo_pg, hi_pg = int(pgs[0]), int(pgs[-1]) + 1          # pgs is sorted
+    contiguous = hi_pg - lo_pg == len(pgs)
     for vma in inode.mmaps:
         if not vma.shared:
             continue
@@ -358,7 +423,9 @@ def page_mkclean(m, inode, pgs):
         last = min(hi_pg, vma.pgoff + vma.npages)
         if first >= last:
             continue
-        sel = pgs[(pgs >= first) & (pgs < last)] - vma.pgoff
+        if contiguous:
+            sel = slice(first - vma.pgoff, last - vma.pgoff)
+        else:
+            sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
         bits = vma.pte[sel]
-        mapped = (bits & (P | A)) == P
-        vma.pte[sel[mapped]] = bits[mapped] & ~np.uint8(W | D)
+        vma.pte[sel] = np.where((bits & (P | A)) == P, bits & ~np.uint8(W | D), bits)

@@ -43,7 +43,7 @@ def mlock_page_counts(m, vma, lo, hi, delta):
         m.anon.mlock[vma.pfn[lo + anon]] += delta
     filep = np.flatnonzero(real & ((pte & PTE_ANON) == 0))
     if len(filep):
-        vma.inode.mapping.mlock[vma.pgoff + lo + filep] += delta
+        vma.inode.mapping.mlock_add(vma.pgoff + lo + filep, delta)
     return len(anon) + len(filep)
 
 

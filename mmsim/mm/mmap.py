@@ -14,9 +14,12 @@ from .vma import (MMAP_MIN_ADDR, TASK_SIZE, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT,
                   VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ,
                   VM_SHARED, VM_WRITE, VMA)
 
-# The flags MAP_SHARED_VALIDATE accepts (include/linux/mman.h LEGACY_MAP_MASK).
-LEGACY_MAP_MASK = 0x0001 | 0x0002 | 0x0010 | 0x0020 | 0x0100 | 0x0800 | 0x1000 \
-    | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x40000 | 0xFC000000
+# The flags MAP_SHARED_VALIDATE accepts (include/linux/mman.h LEGACY_MAP_MASK):
+# SHARED PRIVATE FIXED ANONYMOUS 32BIT ABOVE4G GROWSDOWN DENYWRITE EXECUTABLE
+# LOCKED NORESERVE POPULATE NONBLOCK STACK HUGETLB UNINITIALIZED HUGE_MASK.
+LEGACY_MAP_MASK = (0x1 | 0x2 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x800 | 0x1000
+                   | 0x2000 | 0x4000 | 0x8000 | 0x10000 | 0x20000 | 0x40000
+                   | 0x4000000 | 0xFC000000)
 
 
 def calc_vm_prot_bits(prot):
@@ -114,6 +117,9 @@ def do_munmap(m, proc, start, length):
             mm.locked_vm -= vma.npages
         zap_pte_range(m, vma, 0, vma.npages)
         mm.remove(vma)
+        inode = vma.inode
+        if inode is not None and inode.sb.shmem and not inode.mmaps:
+            m.shmem_evict(inode)
 
 
 def sys_munmap(m, proc, start, length):

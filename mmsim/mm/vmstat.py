@@ -16,5 +16,6 @@ class VmStat:
     nr_anon_pages: int = 0     # NR_ANON_PAGES: anonymous pages
     nr_file_dirty: int = 0     # NR_FILE_DIRTY
     nr_writeback: int = 0      # NR_WRITEBACK
+    nr_mlock_file: int = 0     # file pages with an mlock count (off the file LRU)
     pgfault: int = 0           # /proc/vmstat pgfault
     pgmajfault: int = 0        # /proc/vmstat pgmajfault
