@@ -63,6 +63,9 @@ class Kernel:
     # CONFIG_HZ of a typical distribution build: 250 in 2010, 1000 today.
     # balance_dirty_pages sleeps in jiffies (2.6.37: 1 jiffy doubling to HZ/10).
     hz: int
+    # fs/open.c do_fallocate: FALLOC_FL_PUNCH_HOLE exists since 79124f18b335
+    # (2.6.38); 2.6.37 does not know the bit and lets it through.
+    has_punch_hole: bool
     # mm/page-writeback.c write_cache_pages: 2.6.37 stops at the first
     # ->writepage error in every mode; today WB_SYNC_ALL (fsync) goes on
     # through the whole range and reports the first error.
@@ -77,7 +80,7 @@ KERNELS = {
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
-                     hz=250, sync_writeback_continues=False),
+                     hz=250, sync_writeback_continues=False, has_punch_hole=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
                      populate_in_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
@@ -85,7 +88,7 @@ KERNELS = {
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
-                     hz=250, sync_writeback_continues=False),
+                     hz=250, sync_writeback_continues=False, has_punch_hole=True),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
                    populate_in_fixup=False, limit_skips_locked=True,
                    has_mlock2=True, default_memlock=8 * MiB,
@@ -93,7 +96,7 @@ KERNELS = {
                    has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
                    io_less_throttling=True, msync_syncs_range=True,
                    mprotect_populates_locked=True, modern_names=True,
-                   hz=1000, sync_writeback_continues=True),
+                   hz=1000, sync_writeback_continues=True, has_punch_hole=True),
 }
 
 

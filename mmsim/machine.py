@@ -77,6 +77,7 @@ class Machine:
         self._next_pid = 1000
         self._anon_vmas = 0
         self._shmem = Shmem(self, "/dev/shm", 0)
+        self._shmem_files = 0
 
     def __repr__(self):
         return (f"<Machine kernel={self.kernel.version} profile={self.profile.name} "
@@ -119,7 +120,8 @@ class Machine:
 
     def shmem_file(self, length):
         """Back a MAP_SHARED|MAP_ANONYMOUS mapping with a new shmem file (shmem_zero_setup)."""
-        inode = self._shmem.lookup(f"dev/zero#{len(self._shmem.inodes)}", create=True)
+        self._shmem_files += 1
+        inode = self._shmem.lookup(f"dev/zero#{self._shmem_files}", create=True)
         inode.resize(length >> PAGE_SHIFT)
         inode.size = length
         return File(inode, "/dev/zero (deleted)", True, True)

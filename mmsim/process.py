@@ -104,6 +104,7 @@ class Process:
         self.alive = True
         self.hung = None          # the Hung it is stuck with, until killed
         self.nr_dirtied = 0       # pages dirtied since the last balance_dirty_pages
+        self.call_start = 0.0     # simulated time the current fault-in began
         self.minflt = 0
         self.majflt = 0
 

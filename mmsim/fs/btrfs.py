@@ -15,6 +15,7 @@ class Btrfs(SuperBlock):
     fstype = "btrfs"
     cow = True
     mkwrite_fn = ("btrfs_page_mkwrite", "btrfs_page_mkwrite")
+    punch_hole_on = ("6.18",)          # btrfs gained hole punching in 3.2
 
     def mkwrite_kind(self):
         """btrfs_page_mkwrite: reserve delalloc space for every page made writable."""

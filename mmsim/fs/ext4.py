@@ -16,6 +16,7 @@ class Ext4(SuperBlock):
     fstype = "ext4"
     options_known = frozenset({"delalloc", "nodelalloc"})
     mkwrite_fn = ("ext4_page_mkwrite", "ext4_page_mkwrite")
+    punch_hole_on = ("6.18",)          # a4bb6b64e39a, 3.0
 
     def mkwrite_kind(self):
         """fs/ext4/inode.c ext4_page_mkwrite (ext4_da_get_block_prep or ext4_get_block)."""

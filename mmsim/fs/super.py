@@ -80,6 +80,9 @@ class SuperBlock:
         """Whether fallocate() mode 0 is implemented on this kernel."""
         return False
 
+    # kernel versions on which this filesystem punches holes
+    punch_hole_on = ()
+
     # -- namespace --------------------------------------------------------------
     def lookup(self, name, create=False):
         """Return the inode of name, creating it if asked (ext2_lookup/ext2_create)."""
@@ -231,8 +234,16 @@ class SuperBlock:
         """Preallocate (unwritten extents) or punch a hole (ext4_fallocate, xfs_file_fallocate)."""
         if offset < 0 or length <= 0:
             raise error(EINVAL, "fallocate: offset < 0 or length <= 0")
+        if not self.kernel.has_punch_hole:
+            # 2.6.37 knows no PUNCH_HOLE: do_fallocate only checks that a
+            # non-zero mode has KEEP_SIZE, and the filesystem ignores the rest
+            if mode and not mode & FALLOC_FL_KEEP_SIZE:
+                raise error(EOPNOTSUPP, f"fallocate mode {mode:#x}")
+            mode &= FALLOC_FL_KEEP_SIZE
         if mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE):
             raise error(EOPNOTSUPP, f"fallocate mode {mode:#x}")
+        if mode & FALLOC_FL_PUNCH_HOLE and self.kernel.version not in self.punch_hole_on:
+            raise error(EOPNOTSUPP, f"{self.fstype} cannot punch holes on {self.kernel.version}")
         if not self.has_fallocate():
             raise error(EOPNOTSUPP, f"{self.fstype} has no fallocate on {self.kernel.version}")
         end = offset + length

@@ -305,6 +305,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     walk = ()
     if via is not None:
         walk = tuple(fname(m.kernel, n) for n in via) + ("follow_page",)
+    proc.call_start = m.now
     i = lo
     while i < hi:
         if dirties:

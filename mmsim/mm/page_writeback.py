@@ -165,10 +165,16 @@ class Writeback:
         bg, thresh = self.global_dirty_limits()
         return bg, thresh, m.vmstat.nr_file_dirty, self.nr_writeback(m.now)
 
-    def _check_hung(self, proc, since):
-        """Raise Hung once a throttled task has seen no page reach the disk for hung_timeout."""
+    def _check_hung(self, proc):
+        """Raise Hung once a throttled task has seen no page reach the disk for hung_timeout.
+
+        Counted from the later of the last page written and the start of the
+        task's current call: the task may leave and re-enter the throttle
+        (cleaning a page at a time by failed writeback) and still make no
+        real progress, as the thread's mlock that "never terminates".
+        """
         m = self.m
-        stuck = m.now - max(since, self.last_written)
+        stuck = m.now - max(proc.call_start, self.last_written)
         if stuck < self.hung_timeout:
             return
         _, thresh, dirty, wb = self._state()
@@ -192,7 +198,6 @@ class Writeback:
         written = 0
         hz = m.kernel.hz
         pause = 1 / hz
-        entered = m.now
         while True:
             bg, thresh, dirty, wb = self._state()
             if dirty + wb <= (bg + thresh) // 2:
@@ -210,7 +215,7 @@ class Writeback:
                     break
             m.advance(m.now + pause)
             pause = min(pause * 2, (hz // 10) / hz)
-            self._check_hung(proc, entered)
+            self._check_hung(proc)
         if not exceeded:
             self.dirty_exceeded = False
         if m.vmstat.nr_file_dirty > bg:
@@ -225,7 +230,6 @@ class Writeback:
         over the limit it sleeps 200 ms at a time until it is under again.
         """
         m = self.m
-        entered = m.now
         while True:
             bg, thresh, dirty, wb = self._state()
             if dirty + wb <= (bg + thresh) // 2:
@@ -238,4 +242,4 @@ class Writeback:
                 m.advance(m.now + min(MAX_PAUSE, dirtied / bw))
                 return
             m.advance(m.now + MAX_PAUSE)
-            self._check_hung(proc, entered)
+            self._check_hung(proc)
