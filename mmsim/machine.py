@@ -74,6 +74,8 @@ class Machine:
         self.wb = Writeback(self)
         self.mounts = {}
         self.procs = {}
+        self.oom_kills = []          # (time, pid, rss kB) of every OOM kill
+        self.timeline = None         # samples, once record_timeline() is called
         self._next_pid = 1000
         self._anon_vmas = 0
         self._shmem = Shmem(self, "/dev/shm", 0)
@@ -173,6 +175,28 @@ class Machine:
             self.flush_until(t)
             self.now = t
         self.wb.nr_writeback(self.now)
+        if self.timeline is not None and self.now >= self._next_sample:
+            self._sample()
+
+    def record_timeline(self, interval=1.0):
+        """Sample dirty, writeback, free blocks and disk traffic every interval simulated seconds.
+
+        Samples go to m.timeline, a list of dicts (the views in widgets/ draw them).
+        """
+        self.timeline = []
+        self._interval = float(interval)
+        self._next_sample = self.now
+        self._sample()
+
+    def _sample(self):
+        vs = self.vmstat
+        self.timeline.append({
+            "t": self.now, "dirty_kb": vs.nr_file_dirty * 4, "writeback_kb": vs.nr_writeback * 4,
+            "free_blocks": {mp: int(sb.free_blocks()) for mp, sb in self.mounts.items()},
+            "read_bytes": sum(sb.disk.counters["read_bytes"] for sb in self.mounts.values()),
+            "write_bytes": sum(sb.disk.counters["write_bytes"] for sb in self.mounts.values()),
+        })
+        self._next_sample = self.now + self._interval
 
     def flush_until(self, t):
         """Run every flusher thread up to time t."""
@@ -320,6 +344,21 @@ class Machine:
         return [Extent(int(idx[s]) * PAGE_SIZE, int(phys[s]) * PAGE_SIZE,
                        int(e - s) * PAGE_SIZE, bool(unwritten[s]), bool(delalloc[s]))
                 for s, e in zip(starts, ends)]
+
+    def layout(self, path):
+        """The file's on-disk layout: extents, and the time to read it back cold.
+
+        What filefrag shows, plus the simulated seconds a sequential read of
+        the whole file from a cold cache costs on its disk (one seek per
+        discontiguity, holes cost nothing), without touching the disk's state.
+        """
+        inode = self._inode(path)
+        blocks = inode.block[:inode.npages]
+        blocks = blocks[blocks >= 0]
+        disk = inode.sb.disk
+        seeks = int(np.count_nonzero(np.diff(blocks) != 1)) + (1 if len(blocks) else 0)
+        return {"extents": len(self.fiemap(path)), "blocks": len(blocks), "seeks": seeks,
+                "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth}
 
     def meminfo(self):
         """/proc/meminfo in kB."""

@@ -31,6 +31,7 @@ class Inode:
         self.nreserved = 0        # delalloc reservations
         self.mmaps = []           # the VMAs that map it (i_mmap)
         self.dirtied_when = None  # simulated time the inode became dirty
+        self.last_used = 0.0      # simulated time of its last page-cache lookup (LRU order)
         self.nlink = 1
 
     @property

@@ -6,7 +6,7 @@ Sizes in kB, as /proc prints them, as ints.
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..mm.vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_ZERO, VM_EXEC,
+from ..mm.vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_EXEC,
                       VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD,
                       VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
 from ..mm.filemap import PG_DIRTY
@@ -106,3 +106,40 @@ def meminfo(m):
         "Unevictable": mlocked * KB,
         "Mlocked": mlocked * KB,
     }
+
+
+def kpageflags(m, proc, addr, length):
+    """Per page of [addr, addr+length): what /proc/PID/pagemap + /proc/kpageflags tell.
+
+    Return a dict of boolean numpy arrays: "present" (a real page is mapped,
+    not the zero page), "anon", "dirty", "locked" (PG_mlocked), "writable"
+    (the PTE allows a store without a fault). Unmapped pages are all False.
+    """
+    start = addr & ~(PAGE_SIZE - 1)
+    n = -(-(addr + length - start) // PAGE_SIZE)
+    out = {k: np.zeros(n, bool) for k in ("present", "anon", "dirty", "locked", "writable")}
+    for vma in proc.mm.vmas_in(start, start + n * PAGE_SIZE):
+        lo = max(vma.start, start)
+        hi = min(vma.end, start + n * PAGE_SIZE)
+        i0, i1 = vma.index(lo), vma.index(hi)
+        o0 = (lo - start) // PAGE_SIZE
+        sl = slice(o0, o0 + i1 - i0)
+        pte = vma.pte[i0:i1]
+        resident = (pte & (PTE_PRESENT | PTE_ZERO)) == PTE_PRESENT
+        anon = resident & ((pte & PTE_ANON) != 0)
+        out["present"][sl] = resident
+        out["anon"][sl] = anon
+        out["writable"][sl] = resident & ((pte & PTE_WRITE) != 0)
+        dirty = resident & ((pte & PTE_DIRTY) != 0)
+        locked = np.zeros(i1 - i0, bool)
+        if anon.any():
+            locked[anon] = m.anon.mlock[vma.pfn[i0:i1][anon]] > 0
+        filep = resident & ~anon
+        if filep.any():
+            idx = vma.pgoff + i0 + np.flatnonzero(filep)
+            mp = vma.inode.mapping
+            dirty[filep] |= (mp.flags[idx] & PG_DIRTY) != 0
+            locked[filep] = mp.mlock[idx] > 0
+        out["dirty"][sl] = dirty
+        out["locked"][sl] = locked
+    return out

@@ -33,10 +33,13 @@ from ..fs.inode import B_UNWRITTEN, HOLE
 from ..fs.super import MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE
 from ..kernels import fname
 from .filemap import PG_REFERENCED, PG_UPTODATE
+from .vmscan import alloc_pages
 from .vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_YOUNG,
                   PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
 
 P, W, D, Y, A, Z = PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO
+BATCH = 1024           # pages faulted between two looks at the disk (4 MiB)
+READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 
 
 @dataclass
@@ -98,7 +101,7 @@ def as_index(sel):
     return np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
 
 
-def filemap_fault(m, inode, pgs):
+def filemap_fault(m, proc, inode, pgs):
     """Bring file pages pgs into the page cache (mm/filemap.c: filemap_fault).
 
     A hole or an unwritten block reads as zeros without I/O (mpage_readpage
@@ -116,8 +119,12 @@ def filemap_fault(m, inode, pgs):
         miss = pgs
     nmiss = count(miss)
     nhit = count(pgs) - nmiss
+    inode.last_used = m.now
     if nmiss == 0:
         return 0, 0, nhit, 0.0
+    first = pgs.start if isinstance(pgs, slice) else int(pgs[0])
+    last = pgs.stop if isinstance(pgs, slice) else int(pgs[-1]) + 1
+    alloc_pages(m, proc, nmiss, protect=(inode, first, last))
     blocks = inode.block[miss]
     on_disk = (blocks != HOLE) & ((inode.bstate[miss] & B_UNWRITTEN) == 0)
     nread = int(np.count_nonzero(on_disk))
@@ -201,7 +208,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         abs_sel = shift(npsel, lo)
         if inode is None:
             if write:
-                _new_anon(m, vma, abs_sel, None, nnp, locked)
+                _new_anon(m, proc, vma, abs_sel, None, nnp, locked)
                 pte[npsel] = P | W | D | Y | A
                 account(("do_anonymous_page", "alloc_zeroed_user_highpage_movable"),
                         nnp, prof.anon_new_page)
@@ -210,13 +217,15 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 account(("do_anonymous_page", "my_zero_pfn"), nnp, prof.anon_zero_page)
         else:
             pgs = shift(abs_sel, vma.pgoff)
-            nhole, nread, nhit, io = filemap_fault(m, inode, pgs)
-            res.majflt += nread
+            nhole, nread, nhit, io = filemap_fault(m, proc, inode, pgs)
+            # one fault per readahead window waits for the disk (VM_FAULT_MAJOR);
+            # the others find the page the readahead brought in
+            res.majflt += -(-nread // READAHEAD_PAGES)
             res.seconds += io
             kind = "read" if not write else ("shared" if vma.shared else "cow")
             tail, extra = (), 0.0
             if kind == "cow":
-                _new_anon(m, vma, abs_sel, inode.mapping.data[pgs], nnp, locked)
+                _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp, locked)
                 pte[npsel] = P | W | D | Y | A
                 tail, extra = ("cow_user_page",), prof.cow_copy
             else:
@@ -244,7 +253,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         else:
             zero, anon, filep = NONE, NONE, wp
         if count(zero):
-            _new_anon(m, vma, shift(zero, lo), None, count(zero), locked)
+            _new_anon(m, proc, vma, shift(zero, lo), None, count(zero), locked)
             pte[zero] = P | W | D | Y | A
             account(("do_wp_page", "alloc_zeroed_user_highpage_movable"),
                     count(zero), prof.anon_new_page)
@@ -258,7 +267,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 old = vma.pfn[lo + copy]
                 data = m.anon.data[old]
                 m.anon.put(old, locked=bool(locked))
-                _new_anon(m, vma, lo + copy, data, len(copy), locked)
+                _new_anon(m, proc, vma, lo + copy, data, len(copy), locked)
                 pte[copy] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), len(copy), prof.cow_copy)
         nfile = count(filep)
@@ -273,7 +282,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             else:
                 data = inode.mapping.data[pgs]
                 _unmap_file(inode, pgs, locked)
-                _new_anon(m, vma, shift(filep, lo), data, nfile, locked)
+                _new_anon(m, proc, vma, shift(filep, lo), data, nfile, locked)
                 pte[filep] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), nfile, prof.cow_copy)
     faults = sum(res.paths.values())
@@ -283,7 +292,6 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     return res
 
 
-BATCH = 1024      # pages faulted between two looks at the disk (4 MiB)
 
 
 def fault_range(m, proc, vma, lo, hi, write, op, via=None):
@@ -343,9 +351,10 @@ def _mkwrite_tail(sb, mkwrite, prof):
     return (sb.mkwrite_name(), "set_page_dirty_balance"), cost
 
 
-def _new_anon(m, vma, idx, data, n, locked):
+def _new_anon(m, proc, vma, idx, data, n, locked):
     """Give PTEs idx fresh anonymous frames holding data, zeros if None
     (page_add_new_anon_rmap)."""
+    alloc_pages(m, proc, n, vma.start)
     if vma.anon_vma is None:
         vma.anon_vma = m.new_anon_vma()
     vma.ensure_pfn()[idx] = m.anon.alloc(n, data, locked=bool(locked))

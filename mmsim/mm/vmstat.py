@@ -19,3 +19,4 @@ class VmStat:
     nr_mlock_file: int = 0     # file pages with an mlock count (off the file LRU)
     pgfault: int = 0           # /proc/vmstat pgfault
     pgmajfault: int = 0        # /proc/vmstat pgmajfault
+    pgsteal: int = 0           # /proc/vmstat pgsteal: pages reclaimed

@@ -1,0 +1,34 @@
+"""The disk: one queue for reads and writes, seeks at every discontiguity."""
+
+import numpy as np
+import pytest
+
+from mmsim.block.disk import Disk
+
+
+def test_sequential_request_costs_transfer_only():
+    d = Disk(1 << 20, bandwidth=100e6, seek=8e-3)
+    done = d.submit("read", np.arange(0, 256), at=0.0)
+    assert done == pytest.approx(256 * 4096 / 100e6)
+    assert d.counters["read_seeks"] == 0
+    d.submit("read", np.arange(256, 512), at=done)
+    assert d.counters["read_seeks"] == 0
+
+
+def test_interleaving_reads_and_writes_costs_seeks():
+    d = Disk(1 << 20, bandwidth=100e6, seek=8e-3)
+    t = 0.0
+    for i in range(10):
+        t = d.submit("read", np.arange(i * 256, (i + 1) * 256), at=t)
+        t = d.submit("write", np.arange(500_000 + i * 256, 500_000 + (i + 1) * 256), at=t,
+                     stamps=np.ones(256, np.uint32))
+    assert d.counters["read_seeks"] == 9 and d.counters["write_seeks"] == 10
+    assert t == pytest.approx(20 * 256 * 4096 / 100e6 + 19 * 8e-3)
+
+
+def test_requests_queue_behind_each_other():
+    d = Disk(1024, bandwidth=4096.0, seek=0.0)
+    first = d.submit("write", np.arange(4), at=0.0, stamps=np.arange(4, dtype=np.uint32))
+    second = d.submit("read", np.arange(4, 8), at=1.0)
+    assert first == 4.0 and second == 8.0
+    assert list(d.data[:4]) == [0, 1, 2, 3]

@@ -1,0 +1,123 @@
+"""Dirty limits, the flusher, kupdate expiry and write-protection after writeback."""
+
+import os
+
+import pytest
+
+import mmsim
+from mmsim import GiB, MiB, MAP_SHARED, PROT_READ, PROT_WRITE
+
+PAGE = 4096
+RW = PROT_READ | PROT_WRITE
+
+
+def setup(kernel, fs="ext4", size=16 * MiB, ram=GiB, profile="modern"):
+    m = mmsim.Machine(kernel=kernel, ram=ram, profile=profile)
+    m.mkfs("/data", fs=fs, size=4 * size)
+    p = m.spawn(memlock=(mmsim.RLIM_INFINITY,) * 2)
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, size)
+    return m, p, fd, p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+
+
+def test_dirty_limits_follow_the_ratios(kernel):
+    m, p, fd, a = setup(kernel)
+    bg, dirty = m.wb.global_dirty_limits()
+    total = m.ram_pages
+    assert dirty == pytest.approx(total * 0.20, rel=0.01)
+    assert bg == pytest.approx(total * 0.10, rel=0.01)
+    m.wb.dirty_ratio, m.wb.dirty_background_ratio = 10, 10
+    bg, dirty = m.wb.global_dirty_limits()
+    assert bg == dirty // 2                     # background >= dirty: halved
+
+
+def test_mlocked_pages_are_not_dirtyable(kernel):
+    m, p, fd, a = setup(kernel, size=256 * MiB)
+    _, before = m.wb.global_dirty_limits()
+    p.mlock(a, 256 * MiB)
+    _, after = m.wb.global_dirty_limits()
+    assert before - after == pytest.approx(256 * MiB // PAGE * 0.20, rel=0.02)
+
+
+def test_kupdate_writes_pages_dirty_for_30_seconds(kernel):
+    m, p, fd, a = setup(kernel)
+    p.touch(a, 64 * PAGE, write=True)
+    m.sleep(29)
+    assert m.meminfo()["Dirty"] == 64 * 4
+    m.sleep(7)                                  # expired at 30 s, flushed at a 5 s tick
+    assert m.meminfo()["Dirty"] == 0
+    assert m.stat("/data/f").st_blocks == 64 * 8
+
+
+def test_background_writeback_starts_over_the_background_threshold(kernel):
+    m, p, fd, a = setup(kernel, size=160 * MiB, ram=GiB)
+    bg, _ = m.wb.global_dirty_limits()
+    assert 160 * MiB // PAGE > bg
+    p.touch(a, 160 * MiB, write=True)
+    m.sleep(1)                                  # well before kupdate's 30 s
+    assert m.mounts["/data"].disk.counters["write_bytes"] > 0
+    assert m.vmstat.nr_file_dirty <= bg + 1024
+
+
+def test_store_after_kupdate_writeback_faults_again(kernel):
+    """Andrew Morton: "whenever the kupdate function writes back the dirty pages
+    it has to mark them read-only again"."""
+    m, p, fd, a = setup(kernel)
+    p.mlock(a, 8 * PAGE)
+    p.touch(a, 8 * PAGE, write=True)
+    m.sleep(40)
+    assert m.meminfo()["Dirty"] == 0
+    n = len(m.trace)
+    before = p.getrusage().ru_minflt
+    p.touch(a, 8 * PAGE, write=True)
+    assert p.getrusage().ru_minflt - before == 8
+    counts = m.trace.counts(list(m.trace.events)[n:])
+    assert counts["do_wp_page"] == 8
+    assert counts["ext4_page_mkwrite"] == 8
+    assert m.meminfo()["Dirty"] == 8 * 4
+
+
+def test_ext2_refault_has_no_page_mkwrite_on_2_6_37():
+    m, p, fd, a = setup("2.6.37", fs="ext2")
+    p.touch(a, 4 * PAGE, write=True)
+    p.msync(a, 4 * PAGE, mmsim.MS_SYNC)
+    n = len(m.trace)
+    p.touch(a, 4 * PAGE, write=True)
+    counts = m.trace.counts(list(m.trace.events)[n:])
+    assert counts["do_wp_page"] == 4 and counts["set_page_dirty_balance"] == 4
+    assert not any("page_mkwrite" in f for f in counts)
+
+
+def test_nr_writeback_counts_pages_in_flight(kernel):
+    m, p, fd, a = setup(kernel, profile="2010")
+    p.touch(a, 1024 * PAGE, write=True)
+    m.wb.nr_writeback(m.now)
+    done = m.writeback_inodes(1024, m.now).done
+    assert m.wb.nr_writeback(m.now) == 1024
+    assert m.wb.nr_writeback(done) == 0
+
+
+def test_writeback_enospc_cleans_the_page_and_loses_it_after_drop(kernel):
+    """fs/buffer.c __block_write_full_page "recover:" path on ext2: the page is
+    cleaned with PG_error, fsync reports ENOSPC, the data only lives in RAM.
+    2.6.37's fsync stops at that page (write_cache_pages); today's goes on."""
+    m = mmsim.Machine(kernel=kernel)
+    m.mkfs("/data", fs="ext2", size=64 * PAGE)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 80 * PAGE)
+    a = p.mmap(0, 80 * PAGE, RW, MAP_SHARED, fd, 0)
+    for i in range(80):
+        p.write(a + i * PAGE, b"%d" % i)
+    with pytest.raises(OSError) as e:
+        p.fsync(fd)
+    assert e.value.errno == 28                  # ENOSPC
+    lost = 16 if kernel == "6.18" else 1
+    assert m.pages_lost() == lost
+    assert m.meminfo()["Dirty"] == (16 - lost) * 4
+    p.munmap(a, 80 * PAGE)
+    m.drop_caches()
+    a = p.mmap(0, 80 * PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    assert p.read(a + 63 * PAGE, 2) == b"63"
+    assert p.read(a + 64 * PAGE, 2) == b"\0\0"       # cleaned, dropped: gone
+    assert p.read(a + 79 * PAGE, 2) == (b"\0\0" if kernel == "6.18" else b"79")

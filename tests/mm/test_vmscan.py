@@ -1,0 +1,82 @@
+"""Reclaim of clean page cache, the unevictable list, and the OOM killer."""
+
+import os
+import signal
+
+import pytest
+
+import mmsim
+from mmsim import GiB, MiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE
+
+RW = PROT_READ | PROT_WRITE
+UNLIMITED = (mmsim.RLIM_INFINITY,) * 2
+
+
+def machine(kernel, ram=256 * MiB):
+    m = mmsim.Machine(kernel=kernel, ram=ram)
+    m.mkfs("/data", fs="ext4", size=GiB)
+    return m
+
+
+def cached_file(m, p, name, size):
+    fd = p.open(name, os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, size)
+    a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+    p.touch(a, size, write=True)
+    p.fsync(fd)
+    p.munmap(a, size)
+    return fd
+
+
+def test_clean_page_cache_is_reclaimed_under_pressure(kernel):
+    m = machine(kernel)
+    p = m.spawn()
+    cached_file(m, p, "/data/f", 200 * MiB)
+    assert m.meminfo()["Cached"] == 200 * 1024
+    a = p.mmap(0, 150 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    p.touch(a, 150 * MiB, write=True)
+    mi = m.meminfo()
+    assert mi["AnonPages"] == 150 * 1024
+    assert mi["Cached"] <= (256 - 150) * 1024
+    assert m.vmstat.pgsteal >= 94 * MiB // 4096
+    assert m.oom_kills == []
+
+
+def test_mlocked_page_cache_is_never_reclaimed(kernel):
+    m = machine(kernel)
+    p = m.spawn(memlock=UNLIMITED)
+    fd = cached_file(m, p, "/data/f", 100 * MiB)
+    a = p.mmap(0, 100 * MiB, PROT_READ, MAP_SHARED, fd, 0)
+    p.mlock(a, 100 * MiB)
+    q = m.spawn()
+    b = q.mmap(0, 140 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    q.touch(b, 140 * MiB, write=True)
+    assert m.meminfo()["Mlocked"] == 100 * 1024
+    assert p.smaps(a)["Rss"] == 100 * 1024
+    assert m.meminfo()["Unevictable"] == 100 * 1024
+
+
+def test_oom_killer_kills_the_largest_process(kernel):
+    m = machine(kernel)
+    big = m.spawn(memlock=UNLIMITED)
+    a = big.mmap(0, 200 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    big.mlock(a, 200 * MiB)
+    small = m.spawn()
+    b = small.mmap(0, 80 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    small.touch(b, 80 * MiB, write=True)        # does not fit: the big one goes
+    assert not big.alive and small.alive
+    assert m.oom_kills[0][1] == big.pid
+    assert m.meminfo()["Mlocked"] == 0
+
+
+def test_oom_killing_the_faulting_process_raises_sigkill(kernel):
+    m = machine(kernel)
+    p = m.spawn()
+    a = p.mmap(0, 300 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    with pytest.raises(mmsim.Signal) as e:
+        p.touch(a, 300 * MiB, write=True)
+    assert e.value.signo == signal.SIGKILL
+    assert not p.alive
+    with pytest.raises(OSError):
+        p.touch(a, 4096)
+    assert m.meminfo()["AnonPages"] == 0
