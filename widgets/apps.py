@@ -1,0 +1,58 @@
+"""Apps: controls wired to a scenario and to views; a change re-simulates.
+
+An App is a function of its control values: ``App(scenario, controls,
+views)`` calls ``scenario(**values)`` and each ``view(result)``, shows them,
+and keeps ``.result`` and ``.views`` so tests and nbval read the numbers.
+"""
+
+import ipywidgets as w
+from IPython.display import display
+
+from .controls import value_of
+
+
+class App:
+    """A small interactive experiment."""
+
+    def __init__(self, scenario, controls, views, title="", run_label="run"):
+        self.scenario = scenario
+        self.controls = dict(controls)
+        self.view_fns = list(views)
+        self.result = None
+        self.views = []
+        self.error = ""
+        self.out = w.Output()
+        self.status = w.HTML("")
+        for c in self.controls.values():
+            if hasattr(c, "observe_value"):
+                c.observe_value(self.update)
+            else:
+                c.observe(lambda change: self.update(), names="value")
+        header = [w.HTML(f"<b>{title}</b>")] if title else []
+        self.widget = w.VBox(header + [w.HBox(list(self.controls.values())[:3]),
+                                       w.HBox(list(self.controls.values())[3:]),
+                                       self.status, self.out])
+
+    def values(self):
+        """The current value of every control."""
+        return {k: value_of(c) for k, c in self.controls.items()}
+
+    def update(self):
+        """Run the scenario with the current values and redraw the views."""
+        try:
+            self.result = self.scenario(**self.values())
+            self.error = ""
+        except OSError as e:
+            self.result, self.error = None, str(e)
+        self.views = [v(self.result) for v in self.view_fns] if self.result is not None else []
+        self.status.value = f"<span style='color:#b00'>{self.error}</span>" if self.error else ""
+        self.out.clear_output(wait=True)
+        with self.out:
+            for v in self.views:
+                display(v.figure)
+        return self
+
+    def _ipython_display_(self):
+        if self.result is None and not self.error:
+            self.update()
+        display(self.widget)

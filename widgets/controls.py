@@ -1,0 +1,129 @@
+"""Controls: kernel version, filesystem, sizes with units, memlock limit, profile, seed.
+
+Each control is an ipywidgets widget whose ``.value`` is always valid: a bad
+entry is refused (or clamped) and the control says why in its message line.
+"""
+
+import re
+
+import ipywidgets as w
+
+import mmsim
+
+UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+         "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+         "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+         "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40,
+         "p": mmsim.PAGE_SIZE, "page": mmsim.PAGE_SIZE, "pages": mmsim.PAGE_SIZE}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(text):
+    """Return the bytes a size such as "20g", "512 MiB", "64p" or "4096" stands for.
+
+    Raise ValueError with a message a reader can act on.
+    """
+    match = _SIZE.match(str(text))
+    if not match or match.group(2).lower() not in UNITS:
+        raise ValueError(f"{text!r} is not a size: write a number and a unit, "
+                         "like 64k, 256m, 20g or 16p (pages)")
+    return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+
+
+def format_size(n):
+    """Write bytes the short way: 20g, 256m, 64k, or plain bytes."""
+    for unit, size in (("t", 1 << 40), ("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+class SizeControl(w.VBox):
+    """A text box for a size with units, clamped to [low, high].
+
+    ``.value`` is the size in bytes; "unlimited" is accepted when
+    allow_unlimited (value RLIM_INFINITY).
+    """
+
+    def __init__(self, description, value, low, high, allow_unlimited=False):
+        self.low, self.high = low, high
+        self.allow_unlimited = allow_unlimited
+        self._value = value
+        self.box = w.Text(value=self._show(value), description=description,
+                          continuous_update=False, layout=w.Layout(width="260px"))
+        self.message = w.HTML("")
+        self.box.observe(self._changed, names="value")
+        super().__init__([self.box, self.message])
+
+    def _show(self, v):
+        return "unlimited" if v == mmsim.RLIM_INFINITY else format_size(v)
+
+    def _changed(self, change):
+        text = change["new"].strip().lower()
+        self.message.value = ""
+        if self.allow_unlimited and text in ("unlimited", "infinity", "-1"):
+            new = mmsim.RLIM_INFINITY
+        else:
+            try:
+                new = parse_size(text)
+            except ValueError as e:
+                self.message.value = f"<span style='color:#b00'>{e}; kept {self._show(self._value)}</span>"
+                self.box.value = self._show(self._value)
+                return
+            if not self.low <= new <= self.high:
+                clamped = min(max(new, self.low), self.high)
+                self.message.value = (f"<span style='color:#b00'>{format_size(new)} is outside "
+                                      f"{format_size(self.low)}..{format_size(self.high)}: "
+                                      f"using {format_size(clamped)}</span>")
+                new = clamped
+        self._value = new
+        shown = self._show(new)
+        if self.box.value != shown:
+            self.box.value = shown
+        self.send_state()
+
+    @property
+    def value(self):
+        return self._value
+
+    @value.setter
+    def value(self, v):
+        self.box.value = self._show(v) if isinstance(v, int) else str(v)
+
+    def observe_value(self, handler):
+        """Call handler() whenever the accepted value changes."""
+        self.box.observe(lambda change: handler(), names="value")
+
+
+def kernel_control(value="2.6.38"):
+    """The kernel version: before the patch, after it, today."""
+    return w.ToggleButtons(options=list(mmsim.KERNEL_VERSIONS), value=value,
+                           description="kernel", style={"button_width": "70px"})
+
+
+def fs_control(value="ext2", options=None):
+    """The filesystem of /data."""
+    return w.Dropdown(options=list(options or mmsim.FILESYSTEMS), value=value,
+                      description="filesystem")
+
+
+def profile_control(value="2010"):
+    """The hardware cost profile."""
+    return w.ToggleButtons(options=list(mmsim.PROFILES), value=value, description="hardware",
+                           style={"button_width": "70px"})
+
+
+def seed_control(value=0):
+    """The seed of a random variant (exercises, random stores)."""
+    return w.BoundedIntText(value=value, min=0, max=2**31 - 1, description="seed",
+                            layout=w.Layout(width="200px"))
+
+
+def memlock_control(value=64 * 1024):
+    """RLIMIT_MEMLOCK of the simulated process, or unlimited."""
+    return SizeControl("memlock", value, 0, 1 << 40, allow_unlimited=True)
+
+
+def value_of(control):
+    """The current value of any control here."""
+    return control.value

@@ -1,0 +1,153 @@
+"""Views: functions of simulation results that draw a figure and expose its numbers.
+
+Every view returns a View: ``.figure`` (matplotlib, fixed size), ``.numbers``
+(a dict of what it draws) and ``.text()`` (those numbers as stable text, what
+nbval and tests compare).
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+matplotlib.rcParams["figure.max_open_warning"] = 0
+
+STATES = ("not present", "clean", "dirty", "locked, clean", "locked, dirty", "anonymous")
+COLOURS = ("#eeeeee", "#9ecae1", "#fc9272", "#3182bd", "#de2d26", "#74c476")
+
+
+@dataclass
+class View:
+    """A figure and the numbers behind it."""
+
+    figure: Figure
+    numbers: dict = field(default_factory=dict)
+
+    def text(self):
+        """The numbers, one per line, in a fixed order and format."""
+        lines = []
+        for k, v in self.numbers.items():
+            if isinstance(v, float):
+                v = f"{v:.3f}"
+            lines.append(f"{k}: {v}")
+        return "\n".join(lines)
+
+    def _repr_png_(self):
+        import io
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        return buf.getvalue()
+
+    def __repr__(self):
+        return self.text()
+
+
+def page_states(flags):
+    """Code each page by STATES index from kpageflags arrays."""
+    present, dirty, locked, anon = (flags[k] for k in ("present", "dirty", "locked", "anon"))
+    code = np.zeros(len(present), np.uint8)
+    code[present & ~dirty] = 1
+    code[present & dirty] = 2
+    code[present & locked & ~dirty] = 3
+    code[present & locked & dirty] = 4
+    code[present & anon] = 5
+    return code
+
+
+def page_state_map(flags, title="pages of the mapping", bins=512):
+    """A strip of the mapping, left to right, coloured by page state.
+
+    Millions of pages are aggregated into bins; each bin shows the share of
+    every state in it, stacked. numbers: pages per state.
+    """
+    code = page_states(flags)
+    n = len(code)
+    bins = max(1, min(bins, n))
+    edges = np.linspace(0, n, bins + 1).astype(np.int64)
+    counts = np.zeros((len(STATES), bins))
+    which = np.repeat(np.arange(bins), np.diff(edges))
+    for s in range(len(STATES)):
+        counts[s] = np.bincount(which, weights=(code == s), minlength=bins)
+    share = counts / np.maximum(counts.sum(axis=0), 1)
+    fig = Figure(figsize=(8, 1.8))
+    ax = fig.add_subplot()
+    shown = [s for s in range(len(STATES)) if counts[s].any()]
+    x = np.repeat(np.arange(bins + 1), 2)[1:-1]           # steps: each bin flat
+    ax.stackplot(x, np.repeat(share[shown], 2, axis=1), colors=[COLOURS[s] for s in shown],
+                 labels=[STATES[s] for s in shown])
+    ax.set_xlim(0, bins)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xticks([0, bins], ["page 0", f"page {n - 1}"])
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=6, fontsize=8, frameon=False)
+    numbers = {name: int(np.count_nonzero(code == s)) for s, name in enumerate(STATES)}
+    return View(fig, {"pages": n, **numbers})
+
+
+def timeline_view(samples, title="over simulated time"):
+    """Dirty and writeback memory, free blocks, disk read and write rates against time."""
+    fig = Figure(figsize=(8, 3.2))
+    ax, bx = fig.subplots(1, 2)
+    if not samples:
+        return View(fig, {"samples": 0})
+    t = np.array([s["t"] for s in samples])
+    dirty = np.array([s["dirty_kb"] for s in samples]) / 1024
+    wb = np.array([s["writeback_kb"] for s in samples]) / 1024
+    free = np.array([sum(s["free_blocks"].values()) for s in samples]) * 4 / 2**20
+    rd = np.array([s["read_bytes"] for s in samples], float)
+    wr = np.array([s["write_bytes"] for s in samples], float)
+    dt = np.maximum(np.diff(t), 1e-9)
+    ax.plot(t, dirty, label="Dirty (MiB)", color=COLOURS[2])
+    ax.plot(t, wb, label="Writeback (MiB)", color=COLOURS[4])
+    ax.set_xlabel("simulated seconds")
+    ax.set_ylabel("MiB")
+    ax2 = ax.twinx()
+    ax2.plot(t, free, label="free blocks (GiB)", color="#555555", linestyle="--")
+    ax2.set_ylabel("GiB free")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="upper right", fontsize=8)
+    if len(t) > 1:
+        bx.plot(t[1:], np.diff(rd) / dt / 1e6, label="disk read MB/s", color=COLOURS[3])
+        bx.plot(t[1:], np.diff(wr) / dt / 1e6, label="disk write MB/s", color=COLOURS[2])
+    bx.set_xlabel("simulated seconds")
+    bx.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return View(fig, {"samples": len(t), "seconds": float(t[-1] - t[0]),
+                      "max_dirty_mib": float(dirty.max()), "final_free_gib": float(free[-1]),
+                      "read_gib": float((rd[-1] - rd[0]) / 2**30),
+                      "written_gib": float((wr[-1] - wr[0]) / 2**30)})
+
+
+def fault_path_view(functions, title="kernel functions, pages through each", top=12):
+    """Which kernel functions ran and for how many pages (a bar per function)."""
+    items = sorted(Counter(functions).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    fig = Figure(figsize=(8, 0.35 * max(len(items), 1) + 0.8))
+    ax = fig.add_subplot()
+    names = [k for k, _ in items][::-1]
+    vals = [v for _, v in items][::-1]
+    ax.barh(names, vals, color=COLOURS[3])
+    ax.set_xlabel("pages")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return View(fig, dict(items))
+
+
+def compare_view(results, fields, labels=None, title="before and after"):
+    """Grouped bars of the same fields of several results (e.g. two kernels)."""
+    labels = labels or [getattr(r, "kernel", str(i)) for i, r in enumerate(results)]
+    fig = Figure(figsize=(8, 3))
+    axes = fig.subplots(1, len(fields), squeeze=False)[0]
+    numbers = {}
+    for ax, (name, get) in zip(axes, fields.items()):
+        vals = [float(get(r)) for r in results]
+        ax.bar(labels, vals, color=COLOURS[1:1 + len(vals)])
+        ax.set_title(name, fontsize=9)
+        for lab, v in zip(labels, vals):
+            numbers[f"{name} [{lab}]"] = v
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return View(fig, numbers)
