@@ -24,10 +24,7 @@ class App:
         self.out = w.Output()
         self.status = w.HTML("")
         for c in self.controls.values():
-            if hasattr(c, "observe_value"):
-                c.observe_value(self.update)
-            else:
-                c.observe(lambda change: self.update(), names="value")
+            c.observe(lambda change: self.update(), names="value")
         header = [w.HTML(f"<b>{title}</b>")] if title else []
         self.widget = w.VBox(header + [w.HBox(list(self.controls.values())[:3]),
                                        w.HBox(list(self.controls.values())[3:]),

@@ -7,6 +7,7 @@ entry is refused (or clamped) and the control says why in its message line.
 import re
 
 import ipywidgets as w
+import traitlets
 
 import mmsim
 
@@ -41,24 +42,35 @@ def format_size(n):
 class SizeControl(w.VBox):
     """A text box for a size with units, clamped to [low, high].
 
-    ``.value`` is the size in bytes; "unlimited" is accepted when
-    allow_unlimited (value RLIM_INFINITY).
+    ``.value`` (a traitlet: observe it like any widget value) is the size in
+    bytes; "unlimited" is accepted when allow_unlimited (RLIM_INFINITY).
     """
+
+    value = traitlets.Integer()
 
     def __init__(self, description, value, low, high, allow_unlimited=False):
         self.low, self.high = low, high
         self.allow_unlimited = allow_unlimited
-        self._value = value
+        self._setting = False
         self.box = w.Text(value=self._show(value), description=description,
                           continuous_update=False, layout=w.Layout(width="260px"))
         self.message = w.HTML("")
-        self.box.observe(self._changed, names="value")
-        super().__init__([self.box, self.message])
+        self.box.observe(self._typed, names="value")
+        super().__init__([self.box, self.message], value=value)
 
     def _show(self, v):
         return "unlimited" if v == mmsim.RLIM_INFINITY else format_size(v)
 
-    def _changed(self, change):
+    def _put(self, text):
+        self._setting = True
+        try:
+            self.box.value = text
+        finally:
+            self._setting = False
+
+    def _typed(self, change):
+        if self._setting:
+            return
         text = change["new"].strip().lower()
         self.message.value = ""
         if self.allow_unlimited and text in ("unlimited", "infinity", "-1"):
@@ -67,8 +79,9 @@ class SizeControl(w.VBox):
             try:
                 new = parse_size(text)
             except ValueError as e:
-                self.message.value = f"<span style='color:#b00'>{e}; kept {self._show(self._value)}</span>"
-                self.box.value = self._show(self._value)
+                self.message.value = (f"<span style='color:#b00'>{e}; "
+                                      f"kept {self._show(self.value)}</span>")
+                self._put(self._show(self.value))
                 return
             if not self.low <= new <= self.high:
                 clamped = min(max(new, self.low), self.high)
@@ -76,23 +89,8 @@ class SizeControl(w.VBox):
                                       f"{format_size(self.low)}..{format_size(self.high)}: "
                                       f"using {format_size(clamped)}</span>")
                 new = clamped
-        self._value = new
-        shown = self._show(new)
-        if self.box.value != shown:
-            self.box.value = shown
-        self.send_state()
-
-    @property
-    def value(self):
-        return self._value
-
-    @value.setter
-    def value(self, v):
-        self.box.value = self._show(v) if isinstance(v, int) else str(v)
-
-    def observe_value(self, handler):
-        """Call handler() whenever the accepted value changes."""
-        self.box.observe(lambda change: handler(), names="value")
+        self._put(self._show(new))
+        self.value = new
 
 
 def kernel_control(value="2.6.38"):

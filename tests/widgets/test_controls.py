@@ -1,0 +1,63 @@
+"""Controls refuse or clamp bad values with a readable message."""
+
+import pytest
+
+import mmsim
+from widgets import SizeControl, format_size, kernel_control, memlock_control, parse_size
+
+
+@pytest.mark.parametrize("text,size", [("20g", 20 << 30), ("512 MiB", 512 << 20),
+                                       ("64k", 64 << 10), ("16p", 16 * 4096), ("4096", 4096),
+                                       ("1.5g", 3 << 29)])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "12 parsecs", "-5g", "g20"])
+def test_parse_size_refuses_with_a_message(bad):
+    with pytest.raises(ValueError, match="is not a size"):
+        parse_size(bad)
+
+
+def test_format_size_round_trips():
+    for n in (4096, 64 << 10, 20 << 30, 3 << 20, 12345):
+        assert parse_size(format_size(n)) == n
+
+
+def test_size_control_refuses_garbage_and_keeps_the_last_value():
+    c = SizeControl("size", 1 << 30, 1 << 20, 1 << 40)
+    c.box.value = "lots"
+    assert c.value == 1 << 30
+    assert "is not a size" in c.message.value
+    assert c.box.value == "1g"
+
+
+def test_size_control_clamps_out_of_range():
+    c = SizeControl("size", 1 << 30, 1 << 20, 32 << 30)
+    c.box.value = "64g"
+    assert c.value == 32 << 30
+    assert "outside" in c.message.value and "using 32g" in c.message.value
+    c.box.value = "1k"
+    assert c.value == 1 << 20
+
+
+def test_memlock_accepts_unlimited():
+    c = memlock_control()
+    assert c.value == 64 << 10
+    c.box.value = "unlimited"
+    assert c.value == mmsim.RLIM_INFINITY
+    c.box.value = "8m"
+    assert c.value == 8 << 20
+
+
+def test_size_control_value_is_observable_once_per_change():
+    c = SizeControl("size", 1 << 30, 1 << 20, 1 << 40)
+    seen = []
+    c.observe(lambda change: seen.append(change["new"]), names="value")
+    c.box.value = "2g"
+    c.box.value = "nonsense"
+    assert seen == [2 << 30]
+
+
+def test_kernel_control_offers_the_three_kernels():
+    assert tuple(kernel_control().options) == mmsim.KERNEL_VERSIONS
