@@ -28,6 +28,10 @@ class Kernel:
     # 53a7706d5ed8 (2.6.38) sets VM_LOCKED on the whole range first and
     # populates afterwards (do_mlock_pages, today __mm_populate).
     populate_in_fixup: bool
+    # Which pages become PG_mlocked: 2.6.x mlocks a page when get_user_pages
+    # walks it (__mlock_vma_pages_range); today mlock_fixup also mlocks the
+    # pages already mapped (mlock_vma_pages_range -> mlock_pte_range).
+    mlock_present_at_fixup: bool
     # 0cf2f6f6dc60 (4.9) count_mm_mlocked_page_nr: pages already locked in
     # the range are not counted against RLIMIT_MEMLOCK a second time.
     limit_skips_locked: bool
@@ -74,7 +78,7 @@ class Kernel:
 
 KERNELS = {
     "2.6.37": Kernel("2.6.37", populate_writes_shared=True, populate_force=False,
-                     populate_in_fixup=True, limit_skips_locked=False,
+                     populate_in_fixup=True, mlock_present_at_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
                      has_map_shared_validate=False, generic_page_mkwrite=False,
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
@@ -82,7 +86,7 @@ KERNELS = {
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
-                     populate_in_fixup=False, limit_skips_locked=False,
+                     populate_in_fixup=False, mlock_present_at_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
                      has_map_shared_validate=False, generic_page_mkwrite=False,
                      has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
@@ -90,7 +94,7 @@ KERNELS = {
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=True),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
-                   populate_in_fixup=False, limit_skips_locked=True,
+                   populate_in_fixup=False, mlock_present_at_fixup=True, limit_skips_locked=True,
                    has_mlock2=True, default_memlock=8 * MiB,
                    has_map_shared_validate=True, generic_page_mkwrite=True,
                    has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,

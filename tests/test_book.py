@@ -352,7 +352,8 @@ def test_preface_prose_quotes_only_printed_numbers():
     missing = sorted(x for x in numbers | functions if x not in printed)
     assert not missing, (
         f"{rel(PREFACE)}: cell {READING_CELL!r} quotes {missing}, which the live cell "
-        f"does not print; the prose must state only what the cell prints")
+        f"does not print; the prose must state only what the cell prints (if the engine "
+        f"changed the numbers, {how_to_fix(PREFACE)} and update the prose to match)")
     assert numbers, f"cell {READING_CELL!r} quotes no numbers from the table"
 
 

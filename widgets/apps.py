@@ -46,7 +46,7 @@ class App:
         self.out.clear_output(wait=True)
         with self.out:
             for v in self.views:
-                display(v.figure)
+                display(v)
         return self
 
     def _ipython_display_(self):

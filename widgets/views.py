@@ -37,7 +37,7 @@ class View:
     def _repr_png_(self):
         import io
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+        self.figure.savefig(buf, format="png", dpi=72)
         return buf.getvalue()
 
     def __repr__(self):
@@ -72,6 +72,7 @@ def page_state_map(flags, title="pages of the mapping", bins=512):
         counts[s] = np.bincount(which, weights=(code == s), minlength=bins)
     share = counts / np.maximum(counts.sum(axis=0), 1)
     fig = Figure(figsize=(8, 1.8))
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.42)
     ax = fig.add_subplot()
     shown = [s for s in range(len(STATES)) if counts[s].any()]
     x = np.repeat(np.arange(bins + 1), 2)[1:-1]           # steps: each bin flat
@@ -81,6 +82,9 @@ def page_state_map(flags, title="pages of the mapping", bins=512):
     ax.set_ylim(0, 1)
     ax.set_yticks([])
     ax.set_xticks([0, bins], ["page 0", f"page {n - 1}"])
+    first, last = ax.get_xticklabels()
+    first.set_horizontalalignment("left")
+    last.set_horizontalalignment("right")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=6, fontsize=8, frameon=False)
     numbers = {name: int(np.count_nonzero(code == s)) for s, name in enumerate(STATES)}
@@ -89,7 +93,7 @@ def page_state_map(flags, title="pages of the mapping", bins=512):
 
 def timeline_view(samples, title="over simulated time"):
     """Dirty and writeback memory, free blocks, disk read and write rates against time."""
-    fig = Figure(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     if not samples:
         return View(fig, {"samples": 0})
@@ -115,7 +119,6 @@ def timeline_view(samples, title="over simulated time"):
     bx.set_xlabel("simulated seconds")
     bx.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return View(fig, {"samples": len(t), "seconds": float(t[-1] - t[0]),
                       "max_dirty_mib": float(dirty.max()), "final_free_gib": float(free[-1]),
                       "read_gib": float((rd[-1] - rd[0]) / 2**30),
@@ -125,21 +128,22 @@ def timeline_view(samples, title="over simulated time"):
 def fault_path_view(functions, title="kernel functions, pages through each", top=12):
     """Which kernel functions ran and for how many pages (a bar per function)."""
     items = sorted(Counter(functions).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    fig = Figure(figsize=(8, 0.35 * max(len(items), 1) + 0.8))
+    height = 0.3 * max(len(items), 1) + 0.9
+    fig = Figure(figsize=(8, height))
+    fig.subplots_adjust(left=0.36, right=0.97, top=1 - 0.35 / height, bottom=0.55 / height)
     ax = fig.add_subplot()
     names = [k for k, _ in items][::-1]
     vals = [v for _, v in items][::-1]
     ax.barh(names, vals, color=COLOURS[3])
     ax.set_xlabel("pages")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
     return View(fig, dict(items))
 
 
 def compare_view(results, fields, labels=None, title="before and after"):
     """Grouped bars of the same fields of several results (e.g. two kernels)."""
     labels = labels or [getattr(r, "kernel", str(i)) for i, r in enumerate(results)]
-    fig = Figure(figsize=(8, 3))
+    fig = Figure(figsize=(8, 3), layout="constrained")
     axes = fig.subplots(1, len(fields), squeeze=False)[0]
     numbers = {}
     for ax, (name, get) in zip(axes, fields.items()):
@@ -149,5 +153,4 @@ def compare_view(results, fields, labels=None, title="before and after"):
         for lab, v in zip(labels, vals):
             numbers[f"{name} [{lab}]"] = v
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return View(fig, numbers)

@@ -34,10 +34,11 @@ from ..fs.super import MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE
 from ..kernels import fname
 from .filemap import PG_REFERENCED, PG_UPTODATE
 from .vmscan import alloc_pages
-from .vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_YOUNG,
+from .vma import (PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT, PTE_WRITE, PTE_YOUNG,
                   PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
 
-P, W, D, Y, A, Z = PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO
+P, W, D, Y, A, Z, L = (PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO,
+                      PTE_MLOCKED)
 BATCH = 1024           # pages faulted between two looks at the disk (4 MiB)
 READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 
@@ -190,7 +191,6 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     res.signal = sig
     if n == 0:
         return res
-    locked = 1 if vma.flags & VM_LOCKED else 0
     trap = prof.trap if via is None else 0.0
     hw = ~need
     if hw.any():
@@ -208,7 +208,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         abs_sel = shift(npsel, lo)
         if inode is None:
             if write:
-                _new_anon(m, proc, vma, abs_sel, None, nnp, locked)
+                _new_anon(m, proc, vma, abs_sel, None, nnp)
                 pte[npsel] = P | W | D | Y | A
                 account(("do_anonymous_page", "alloc_zeroed_user_highpage_movable"),
                         nnp, prof.anon_new_page)
@@ -225,11 +225,11 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             kind = "read" if not write else ("shared" if vma.shared else "cow")
             tail, extra = (), 0.0
             if kind == "cow":
-                _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp, locked)
+                _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp)
                 pte[npsel] = P | W | D | Y | A
                 tail, extra = ("cow_user_page",), prof.cow_copy
             else:
-                _map_file(inode, pgs, locked)
+                inode.mapping.mapcount[pgs] += 1
                 if kind == "shared":
                     pte[npsel] = P | W | D | Y
                     res.dirtied += inode.mapping.set_dirty(pgs)
@@ -253,7 +253,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         else:
             zero, anon, filep = NONE, NONE, wp
         if count(zero):
-            _new_anon(m, proc, vma, shift(zero, lo), None, count(zero), locked)
+            _new_anon(m, proc, vma, shift(zero, lo), None, count(zero))
             pte[zero] = P | W | D | Y | A
             account(("do_wp_page", "alloc_zeroed_user_highpage_movable"),
                     count(zero), prof.anon_new_page)
@@ -264,10 +264,11 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             pte[reuse] |= W | D | Y
             account(("do_wp_page", "reuse_swap_page"), len(reuse), prof.anon_zero_page)
             if len(copy):
+                _munlock_ptes(m, vma, lo + copy)
                 old = vma.pfn[lo + copy]
                 data = m.anon.data[old]
-                m.anon.put(old, locked=bool(locked))
-                _new_anon(m, proc, vma, lo + copy, data, len(copy), locked)
+                m.anon.put(old)
+                _new_anon(m, proc, vma, lo + copy, data, len(copy))
                 pte[copy] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), len(copy), prof.cow_copy)
         nfile = count(filep)
@@ -281,10 +282,13 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 account(("do_wp_page",) + tail, nfile, extra)
             else:
                 data = inode.mapping.data[pgs]
-                _unmap_file(inode, pgs, locked)
-                _new_anon(m, proc, vma, shift(filep, lo), data, nfile, locked)
+                _munlock_ptes(m, vma, as_index(shift(filep, lo)))
+                inode.mapping.mapcount[pgs] -= 1
+                _new_anon(m, proc, vma, shift(filep, lo), data, nfile)
                 pte[filep] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), nfile, prof.cow_copy)
+    if vma.flags & VM_LOCKED:
+        mlock_ptes(m, vma, lo, stop, True)      # mlock_vma_page on what is now mapped
     faults = sum(res.paths.values())
     res.minflt += faults - res.majflt
     m.vmstat.pgfault += faults
@@ -351,41 +355,69 @@ def _mkwrite_tail(sb, mkwrite, prof):
     return (sb.mkwrite_name(), "set_page_dirty_balance"), cost
 
 
-def _new_anon(m, proc, vma, idx, data, n, locked):
+def _new_anon(m, proc, vma, idx, data, n):
     """Give PTEs idx fresh anonymous frames holding data, zeros if None
     (page_add_new_anon_rmap)."""
     alloc_pages(m, proc, n, vma.start)
     if vma.anon_vma is None:
         vma.anon_vma = m.new_anon_vma()
-    vma.ensure_pfn()[idx] = m.anon.alloc(n, data, locked=bool(locked))
+    vma.ensure_pfn()[idx] = m.anon.alloc(n, data)
 
 
-def _map_file(inode, pgs, locked):
-    """Count new PTEs to file pages pgs (page_add_file_rmap, mlock_vma_page)."""
-    inode.mapping.mapcount[pgs] += 1
-    if locked:
-        inode.mapping.mlock_add(pgs, 1)
+def mlock_ptes(m, vma, lo, hi, on):
+    """Count (on) or uncount the pages PTEs [lo, hi) map in their mlock counts.
+
+    mlock_vma_page / munlock_vma_page. A PTE carries PTE_MLOCKED while its
+    page counts it, so a page is counted once per locked mapping and
+    uncounted exactly as often (the zero page is never mlocked). Return how
+    many pages changed.
+    """
+    pte = vma.pte[lo:hi]
+    real = (pte & (P | Z)) == P
+    sel = np.flatnonzero(real & (((pte & L) == 0) if on else ((pte & L) != 0)))
+    if len(sel) == 0:
+        return 0
+    delta = 1 if on else -1
+    anon = (pte[sel] & A) != 0
+    if anon.any():
+        m.anon.mlock[vma.pfn[lo + sel[anon]]] += delta
+    if not anon.all():
+        vma.inode.mapping.mlock_add(vma.pgoff + lo + sel[~anon], delta)
+    if on:
+        pte[sel] |= L
+    else:
+        pte[sel] &= ~np.uint8(L)
+    return len(sel)
 
 
-def _unmap_file(inode, pgs, locked):
-    """Drop PTEs to file pages pgs (page_remove_rmap, munlock_vma_page)."""
-    inode.mapping.mapcount[pgs] -= 1
-    if locked:
-        inode.mapping.mlock_add(pgs, -1)
+def _munlock_ptes(m, vma, idx):
+    """Uncount the mlocked pages of PTEs idx (before they are replaced or zapped)."""
+    idx = as_index(idx)
+    had = idx[(vma.pte[idx] & L) != 0]
+    for i0, i1 in _spans(had):
+        mlock_ptes(m, vma, i0, i1, False)
+
+
+def _spans(idx):
+    """Runs of consecutive indices as (start, stop) pairs."""
+    if len(idx) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+    return [(int(r[0]), int(r[-1]) + 1) for r in np.split(idx, cuts)]
 
 
 def zap_pte_range(m, vma, lo, hi):
     """Unmap pages [lo, hi) of vma: drop rmap and mlock counts, clear PTEs (mm/memory.c)."""
+    mlock_ptes(m, vma, lo, hi, False)
     pte = vma.pte[lo:hi]
-    locked = bool(vma.flags & VM_LOCKED)
     present = (pte & P) != 0
     anon = np.flatnonzero(present & ((pte & A) != 0))
     if len(anon):
-        m.anon.put(vma.pfn[lo + anon], locked=locked)
+        m.anon.put(vma.pfn[lo + anon])
         vma.pfn[lo + anon] = -1
     filep = np.flatnonzero(present & ((pte & (A | Z)) == 0))
     if len(filep):
-        _unmap_file(vma.inode, vma.pgoff + lo + filep, locked)
+        vma.inode.mapping.mapcount[vma.pgoff + lo + filep] -= 1
     pte[:] = 0
     return len(anon) + len(filep)
 
@@ -405,7 +437,7 @@ def copy_page_range(m, src, dst):
     pte = src.pte.copy()
     if src.shared:
         pte &= ~np.uint8(D)
-    pte &= ~np.uint8(Y)
+    pte &= ~np.uint8(Y | L)
     dst.pte = pte
     anon = present & ((pte & A) != 0)
     if src.pfn is not None:

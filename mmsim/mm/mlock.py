@@ -7,14 +7,12 @@ populate afterwards; 4.9 and later do not count already-locked pages against
 RLIMIT_MEMLOCK twice.
 """
 
-import numpy as np
-
 from .._abi import MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, PAGE_SHIFT
 from ..errors import EINVAL, ENOMEM, ENOSYS, EPERM, error
+from ..kernels import fname
 from .gup import populate_range, populate_vma
-from .memory import FaultResult
-from .vma import (PTE_ANON, PTE_PRESENT, PTE_ZERO, TASK_SIZE, VM_LOCKED,
-                  VM_LOCKED_MASK, VM_LOCKONFAULT)
+from .memory import FaultResult, mlock_ptes
+from .vma import TASK_SIZE, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT
 
 PAGE_MASK = ~((1 << PAGE_SHIFT) - 1)
 U64 = (1 << 64) - 1
@@ -28,23 +26,6 @@ def page_align(n):
 def can_do_mlock(proc):
     """mm/mlock.c can_do_mlock: CAP_IPC_LOCK, or a non-zero RLIMIT_MEMLOCK."""
     return proc.capable("CAP_IPC_LOCK") or proc.memlock_limit_pages() != 0
-
-
-def mlock_page_counts(m, vma, lo, hi, delta):
-    """Add delta to the mlock count of every real page PTEs [lo, hi) map.
-
-    mlock_vma_page / munlock_vma_page on the pages already present (the zero
-    page is never mlocked).
-    """
-    pte = vma.pte[lo:hi]
-    real = (pte & (PTE_PRESENT | PTE_ZERO)) == PTE_PRESENT
-    anon = np.flatnonzero(real & ((pte & PTE_ANON) != 0))
-    if len(anon):
-        m.anon.mlock[vma.pfn[lo + anon]] += delta
-    filep = np.flatnonzero(real & ((pte & PTE_ANON) == 0))
-    if len(filep):
-        vma.inode.mapping.mlock_add(vma.pgoff + lo + filep, delta)
-    return len(anon) + len(filep)
 
 
 def mlock_fixup(m, proc, vma, start, end, newflags, op):
@@ -66,10 +47,13 @@ def mlock_fixup(m, proc, vma, start, end, newflags, op):
     elif not old & VM_LOCKED:
         mm.locked_vm += npages
     was, now = bool(old & VM_LOCKED), bool(newflags & VM_LOCKED)
-    if was != now:
-        n = mlock_page_counts(m, vma, 0, npages, 1 if now else -1)
-        m.charge_pages(proc, op, ("munlock_vma_page",) if was else ("mlock_vma_page",),
-                       start, end, n, 0.0 if now else n * m.profile.munlock_page)
+    if was and not now:
+        n = mlock_ptes(m, vma, 0, npages, False)        # munlock_vma_pages_range
+        m.charge_pages(proc, op, (fname(m.kernel, "munlock_vma_page"),), start, end, n,
+                       n * m.profile.munlock_page)
+    elif now and not was and m.kernel.mlock_present_at_fixup:
+        n = mlock_ptes(m, vma, 0, npages, True)         # mlock_vma_pages_range
+        m.charge_pages(proc, op, (fname(m.kernel, "mlock_vma_page"),), start, end, n, 0.0)
     vma.flags = newflags
     vma = mm.try_merge(vma)
     if now and not was and m.kernel.populate_in_fixup:

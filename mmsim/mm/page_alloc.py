@@ -31,7 +31,7 @@ class AnonPages:
             new[:self.n] = old[:self.n]
             setattr(self, name, new)
 
-    def alloc(self, k, data=None, locked=False):
+    def alloc(self, k, data=None):
         """Allocate k frames holding data (zeros if None), mapped once; return their numbers.
 
         mm/memory.c: alloc_page_vma() + page_add_new_anon_rmap().
@@ -41,8 +41,6 @@ class AnonPages:
         self.mapcount[ids] = 1
         if data is not None:
             self.data[ids] = data
-        if locked:
-            self.mlock[ids] = 1
         ids = np.arange(self.n, self.n + k, dtype=np.int32)
         self.n += k
         self.vmstat.nr_anon_pages += k
@@ -52,11 +50,9 @@ class AnonPages:
         """Map frames once more (fork: copy_one_pte); ids must be distinct."""
         self.mapcount[ids] += 1
 
-    def put(self, ids, locked=False):
+    def put(self, ids):
         """Unmap frames once (page_remove_rmap); free those no PTE maps any more."""
         self.mapcount[ids] -= 1
-        if locked:
-            self.mlock[ids] -= 1
         self.vmstat.nr_anon_pages -= int(np.count_nonzero(self.mapcount[ids] == 0))
 
     def live(self):

@@ -33,6 +33,7 @@ PTE_DIRTY = 0x04
 PTE_YOUNG = 0x08
 PTE_ANON = 0x10    # maps an anonymous frame (vma.pfn holds its number)
 PTE_ZERO = 0x20    # maps the shared zero page (read-only)
+PTE_MLOCKED = 0x40  # software bit: this mapping counts in its page's mlock count
 
 TASK_SIZE = 0x7FFFFFFFF000          # x86-64, 4-level page tables
 MMAP_BASE = 0x7FFFF7FFF000          # top of the mmap area (no ASLR: deterministic)
