@@ -41,6 +41,18 @@ def _delta(after, before):
     return {k: after[k] - before[k] for k in after}
 
 
+def _allocated_uncached(m, p, path, size):
+    """Create a fully allocated file of size bytes, written back and dropped from the cache."""
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, size)
+    a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+    p.touch(a, size, write=True)
+    p.fsync(fd)
+    p.munmap(a, size)
+    m.drop_caches()
+    return fd
+
+
 @dataclass
 class Hole20GResult:
     """What memtoy_hole20g measured."""
@@ -132,13 +144,7 @@ def shared_mlock(kernel="2.6.38", fs="ext2", size=6 * GiB, ram=8 * GiB, profile=
     m = Machine(kernel=kernel, ram=ram, profile=profile)
     m.mkfs("/data", fs=fs, size=size + size // 4)
     p = m.spawn(memlock=UNLIMITED)
-    fd = p.open("/data/file", os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, size)
-    a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-    p.touch(a, size, write=True)
-    p.fsync(fd)
-    p.munmap(a, size)
-    m.drop_caches()
+    fd = _allocated_uncached(m, p, "/data/file", size)
     a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
     before, t0, n0 = _disk(m), m.now, len(m.trace.events)
     p.mlock(a, size)
@@ -307,13 +313,7 @@ def memlock_dos(kernel="2.6.37", lock=6 * GiB, memlock=UNLIMITED, ram=8 * GiB,
     m = Machine(kernel=kernel, ram=ram, profile=profile)
     m.mkfs("/data", fs="ext4", size=file_size + GiB)
     b = m.spawn()
-    fd = b.open("/data/f", os.O_RDWR | os.O_CREAT)
-    b.ftruncate(fd, file_size)
-    x = b.mmap(0, file_size, RW, MAP_SHARED, fd, 0)
-    b.touch(x, file_size, write=True)
-    b.fsync(fd)
-    b.munmap(x, file_size)
-    m.drop_caches()
+    fd = _allocated_uncached(m, b, "/data/f", file_size)
     a = m.spawn(memlock=memlock)
     locked, err = 0, ""
     if lock:
