@@ -1080,7 +1080,7 @@ class RealProcess:
         if write:
             self._check_store(addr, length, "touch write")
         r, w = self._pipe
-        iov, view, lib = self._iov, self._iov_view, self._lib
+        view = self._iov_view
         steps = self._steps
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()

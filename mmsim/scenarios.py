@@ -21,7 +21,6 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, MS_SYNC, PAGE_SIZE,
                    PROT_READ, PROT_WRITE, RLIM_INFINITY)

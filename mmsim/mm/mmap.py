@@ -2,7 +2,7 @@
 mmap_region, do_munmap, vma_wants_writenotify).
 """
 
-from .._abi import (MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED, MAP_POPULATE, MAP_PRIVATE,
+from .._abi import (MAP_FIXED, MAP_LOCKED, MAP_POPULATE, MAP_PRIVATE,
                     MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PAGE_SHIFT, PAGE_SIZE,
                     PROT_EXEC, PROT_READ, PROT_WRITE)
 from ..errors import (EACCES, EAGAIN, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM,

@@ -15,7 +15,6 @@ from collections import deque
 
 import numpy as np
 
-from .._abi import PAGE_SIZE
 from ..errors import ENOSPC, Hung
 from ..fs.inode import B_UNWRITTEN
 from ..kernels import fname
