@@ -30,7 +30,7 @@ def touch_and_mlock(kernel):
     s0 = m.now
     p.mlock(a, 20 * GiB)
     t2 = time.perf_counter()
-    return {"kernel": kernel, "pages": r.pages,
+    return {"kernel": kernel, "pages": r.pages, "touch_mlock_wall_s": round(t2 - t0, 3),
             "touch_wall_s": round(t1 - t0, 3), "mlock_wall_s": round(t2 - t1, 3),
             "touch_sim_s": round(r.seconds, 3), "mlock_sim_s": round(m.now - s0, 3),
             "dirty_kb": m.meminfo()["Dirty"], "st_blocks": m.stat("/data/hole20G").st_blocks}
@@ -41,7 +41,7 @@ def main():
     import mmsim
     rows = [measure(touch_and_mlock, k) for k in mmsim.KERNEL_VERSIONS]
     ok = report("touch + mlock of a 20 GiB sparse shared mapping (ext2, profile 2010)",
-                rows, {"wall_s": WALL_LIMIT_S, "peak_rss_mb": RSS_LIMIT_MB})
+                rows, {"touch_mlock_wall_s": WALL_LIMIT_S, "peak_rss_mb": RSS_LIMIT_MB})
     return 0 if ok else 1
 
 

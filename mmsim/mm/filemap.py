@@ -104,14 +104,18 @@ class AddressSpace:
         return n
 
     def mlock_add(self, idx, delta):
-        """Add delta to the mlock count of pages idx (mlock_vma_page / munlock_vma_page).
+        """Add delta (+1 or -1) to the mlock count of pages idx (mlock_vma_page / munlock_vma_page).
 
         Keeps vmstat.nr_mlock_file, the file pages off the LRU, up to date.
         """
-        before = self.mlock[idx] > 0
-        self.mlock[idx] += delta
-        after = self.mlock[idx] > 0
-        self.vmstat.nr_mlock_file += int(np.count_nonzero(after)) - int(np.count_nonzero(before))
+        counts = self.mlock[idx]
+        if delta > 0:
+            self.vmstat.nr_mlock_file += int(np.count_nonzero(counts == 0))
+        counts += delta
+        if delta < 0:
+            self.vmstat.nr_mlock_file -= int(np.count_nonzero(counts == 0))
+        if not isinstance(idx, slice):
+            self.mlock[idx] = counts
 
     def next_dirty(self, start, n):
         """Return up to n dirty page offsets from start on, wrapping once (cyclic writeback).

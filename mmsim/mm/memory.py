@@ -373,21 +373,29 @@ def mlock_ptes(m, vma, lo, hi, on):
     many pages changed.
     """
     pte = vma.pte[lo:hi]
-    real = (pte & (P | Z)) == P
-    sel = np.flatnonzero(real & (((pte & L) == 0) if on else ((pte & L) != 0)))
-    if len(sel) == 0:
+    bits = pte & (P | Z | L)
+    mask = bits == (P if on else P | L)            # real pages not yet (still) counted
+    if not mask.any():
         return 0
+    sel = where(mask)                               # a slice when the whole range qualifies
+    n = count(sel)
     delta = 1 if on else -1
+    if vma.pfn is None:                             # no anonymous page in this vma
+        vma.inode.mapping.mlock_add(shift(sel, vma.pgoff + lo), delta)
+        pte[sel] = pte[sel] | L if on else pte[sel] & ~np.uint8(L)
+        return n
     anon = (pte[sel] & A) != 0
     if anon.any():
-        m.anon.mlock[vma.pfn[lo + sel[anon]]] += delta
+        a = subset(sel, anon)
+        m.anon.mlock[vma.pfn[shift(a, lo)]] += delta
     if not anon.all():
-        vma.inode.mapping.mlock_add(vma.pgoff + lo + sel[~anon], delta)
+        f = subset(sel, ~anon)
+        vma.inode.mapping.mlock_add(shift(f, vma.pgoff + lo), delta)
     if on:
         pte[sel] |= L
     else:
         pte[sel] &= ~np.uint8(L)
-    return len(sel)
+    return n
 
 
 def _munlock_ptes(m, vma, idx):
