@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._abi import (MAP_ANONYMOUS, PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
-from .fs.proc import show_smap, task_mem
+from .fs.proc import kpageflags, show_smap, task_mem
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
@@ -397,6 +397,15 @@ class Process:
         if vma is None or vma.start > ulong(addr):
             raise error(EINVAL, f"no mapping at {ulong(addr):#x}")
         return show_smap(self.machine, vma)
+
+    def pageflags(self, addr, length):
+        """Per page of the range, what /proc/PID/pagemap and /proc/kpageflags tell.
+
+        A dict of boolean numpy arrays: present, anon, dirty, locked, writable
+        (fs/proc/task_mmu.c pagemap_read, fs/proc/page.c kpageflags_read).
+        """
+        self._live(hung_ok=True)
+        return kpageflags(self.machine, self, ulong(addr), ulong(length))
 
     def status(self):
         """/proc/PID/status: the Vm* lines in kB."""

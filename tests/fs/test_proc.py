@@ -296,3 +296,17 @@ def test_meminfo_shmem_shared_with_child_freed_with_the_last_mapper(m, p):
     assert child.read(a, 1) == b"\x5a"
     child.kill()
     assert m.meminfo()["Shmem"] == 0
+
+
+def test_pageflags_is_public_and_matches_the_mlock(kernel):
+    import os
+    m = mmsim.Machine(kernel=kernel)
+    m.mkfs("/data", fs="ext4", size=64 * mmsim.MiB)
+    p = m.spawn(memlock=(mmsim.RLIM_INFINITY,) * 2)
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 8 * 4096)
+    a = p.mmap(0, 8 * 4096, mmsim.PROT_READ | mmsim.PROT_WRITE, mmsim.MAP_SHARED, fd, 0)
+    p.mlock(a, 8 * 4096)
+    f = p.pageflags(a, 8 * 4096)
+    assert f["present"].all() and f["locked"].all()
+    assert f["dirty"].all() == (kernel == "2.6.37")
