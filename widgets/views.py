@@ -116,8 +116,8 @@ def timeline_view(samples, title="over simulated time"):
     if len(t) > 1:
         bx.plot(t[1:], np.diff(rd) / dt / 1e6, label="disk read MB/s", color=COLOURS[3])
         bx.plot(t[1:], np.diff(wr) / dt / 1e6, label="disk write MB/s", color=COLOURS[2])
+        bx.legend(fontsize=8)
     bx.set_xlabel("simulated seconds")
-    bx.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     return View(fig, {"samples": len(t), "seconds": float(t[-1] - t[0]),
                       "max_dirty_mib": float(dirty.max()), "final_free_gib": float(free[-1]),
@@ -149,6 +149,7 @@ def compare_view(results, fields, labels=None, title="before and after"):
     for ax, (name, get) in zip(axes, fields.items()):
         vals = [float(get(r)) for r in results]
         ax.bar(labels, vals, color=COLOURS[1:1 + len(vals)])
+        ax.set_ylim(bottom=0, top=max(max(vals), 0) * 1.1 or 1)   # all-zero panels stay readable
         ax.set_title(name, fontsize=9)
         for lab, v in zip(labels, vals):
             numbers[f"{name} [{lab}]"] = v

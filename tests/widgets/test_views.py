@@ -67,3 +67,17 @@ def test_compare_view_numbers():
           for k in ("2.6.37", "2.6.38")]
     v = compare_view(rs, {"dirty MiB": lambda r: r.dirty_kb / 1024})
     assert v.numbers == {"dirty MiB [2.6.37]": 64.0, "dirty MiB [2.6.38]": 0.0}
+
+
+def test_compare_view_keeps_an_all_zero_panel_at_zero():
+    rs = [scenarios.memtoy_hole20g(k, "ext2", "lock", size=64 * MiB, partition=GiB, ram=GiB)
+          for k in ("2.6.38", "6.18")]
+    v = compare_view(rs, {"dirty MiB": lambda r: r.dirty_kb / 1024})
+    assert v.figure.axes[0].get_ylim() == (0.0, 1.0)
+
+
+def test_timeline_view_with_one_sample_warns_nothing(recwarn):
+    v = timeline_view([{"t": 0.0, "dirty_kb": 0, "writeback_kb": 0, "free_blocks": {"/data": 8},
+                        "read_bytes": 0, "write_bytes": 0}])
+    assert v.numbers["samples"] == 1
+    assert not [w for w in recwarn if "legend" in str(w.message).lower()]
