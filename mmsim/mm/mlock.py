@@ -82,11 +82,7 @@ def apply_vma_lock_flags(m, proc, start, length, flags, op):
         err = mlock_fixup(m, proc, vma, nstart, tmp, newflags, op)
         if err:
             return err
-        nstart = tmp
-        vma = mm.find_vma(nstart)
-        if vma is not None and vma.start < nstart:
-            nstart = vma.end        # merged with a vma that already had the flags
-            vma = mm.find_vma(nstart)
+        vma, nstart = mm.resume_at(tmp)
         if nstart >= end:
             return 0
         if vma is None or vma.start != nstart:

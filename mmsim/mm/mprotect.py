@@ -43,11 +43,7 @@ def sys_mprotect(m, proc, start, length, prot):
             raise error(EACCES, "mprotect: PROT_WRITE on a shared mapping of a read-only file")
         tmp = min(vma.end, end)
         mprotect_fixup(m, proc, vma, nstart, tmp, newflags)
-        nstart = tmp
-        vma = mm.find_vma(nstart)
-        if vma is not None and vma.start < nstart:
-            nstart = vma.end
-            vma = mm.find_vma(nstart)
+        vma, nstart = mm.resume_at(tmp)
         if nstart >= end:
             return
         if vma is None or vma.start != nstart:

@@ -147,6 +147,19 @@ class MM:
         i = bisect.bisect_right(self.vmas, addr, key=lambda v: v.end)
         return self.vmas[i] if i < len(self.vmas) else None
 
+    def resume_at(self, addr):
+        """Return (vma, addr) to go on with after changing flags up to addr.
+
+        A merge may have joined [.., addr) to a vma that already had the new
+        flags and reaches past addr; the walk then resumes at that vma's end
+        (mlock_fixup / mprotect_fixup callers: "if (nstart < prev->vm_end)").
+        """
+        vma = self.find_vma(addr)
+        if vma is not None and vma.start < addr:
+            addr = vma.end
+            vma = self.find_vma(addr)
+        return vma, addr
+
     def vmas_in(self, start, end):
         """Return the VMAs that intersect [start, end), in order."""
         i = bisect.bisect_right(self.vmas, start, key=lambda v: v.end)
