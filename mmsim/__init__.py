@@ -1,7 +1,8 @@
 """mmsim: a simulator of the Linux kernel parts behind the 2010 mlock thread.
 
 VMAs, page faults, the page cache, writeback, filesystems, a disk and
-rlimits, on kernel versions "2.6.37", "2.6.38" and "6.18". See DESIGN.md
+rlimits, on kernel versions "2.6.37", "2.6.38" and "6.18" (and "2.6.38-rc2",
+2.6.38 before its FOLL_FORCE fix). See DESIGN.md
 section 2 for the Process API; every function that models the kernel names
 its counterpart in its docstring.
 """
@@ -16,12 +17,12 @@ from .errors import Hung, Signal
 from . import real
 from .experiment import compare, run
 from .fs import FILESYSTEMS
-from .kernels import KERNELS
+from .kernels import KERNELS, RELEASES
 from .machine import Machine
 from .process import Process
 from .profiles import PROFILES
 
-KERNEL_VERSIONS = tuple(KERNELS)
+KERNEL_VERSIONS = RELEASES     # the releases the book compares; KERNELS has every version
 
 __all__ = [
     "Machine", "Process", "Signal", "Hung", "run", "compare", "real", "KERNEL_VERSIONS", "FILESYSTEMS",

@@ -4,7 +4,7 @@ Each switch names the code and commit it stands for, so that a reader can
 check it against the source of that version.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import EINVAL, error
 
@@ -102,6 +102,12 @@ KERNELS = {
                    mprotect_populates_locked=True, modern_names=True,
                    hz=1000, sync_writeback_continues=True, has_punch_hole=True),
 }
+# The 2.6.38 release candidates before fdf4c587a793: 5ecfda041e4b is in,
+# so a shared mapping is read-faulted, but without FOLL_FORCE; mlock of a
+# PROT_WRITE-only MAP_SHARED mapping fails (the regression the fix is for).
+KERNELS["2.6.38-rc2"] = replace(KERNELS["2.6.38"], version="2.6.38-rc2", populate_force=False)
+# The releases the book compares; the widgets offer these.
+RELEASES = ("2.6.37", "2.6.38", "6.18")
 
 
 def get(version):
@@ -116,7 +122,10 @@ def get(version):
 
 
 # Today's names for the 2.6.37 functions the trace records (mm/memory.c was
-# reorganised: __do_fault split in 3.15, do_wp_page's paths in 4.x, folios).
+# reorganised: __do_fault split in 3.15, do_wp_page's paths in 4.x, folios;
+# do_cow_fault copies with copy_mc_user_highpage, filemap_fault looks pages
+# up with filemap_get_folio, and ->read_folio zero-fills a hole with
+# folio_zero_segment).
 MODERN_NAMES = {
     "__do_fault/read": "do_read_fault",
     "__do_fault/cow": "do_cow_fault",
@@ -124,9 +133,12 @@ MODERN_NAMES = {
     "__mlock_vma_pages_range": "populate_vma_page_range",
     "make_pages_present": "populate_vma_page_range",
     "reuse_swap_page": "wp_can_reuse_anon_folio",
-    "set_page_dirty_balance": "fault_dirty_shared_page",
     "cow_user_page": "wp_page_copy",
+    "copy_user_highpage": "copy_mc_user_highpage",
+    "find_get_page": "filemap_get_folio",
+    "zero_user_segment": "folio_zero_segment",
     "mlock_vma_page": "mlock_folio",
+    "bdi_writeback_thread": "wb_workfn",
     "munlock_vma_page": "munlock_folio",
     "page_mkclean": "folio_mkclean",
     "clear_page_dirty_for_io": "folio_clear_dirty_for_io",

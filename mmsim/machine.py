@@ -21,7 +21,7 @@ from .fs import fs_type
 from .fs.inode import B_DELAY, B_UNWRITTEN, HOLE
 from .fs.proc import meminfo
 from .fs.shmem import Shmem
-from .mm.filemap import PG_DIRTY, PG_ERROR, PG_UPTODATE
+from .mm.filemap import PG_DIRTY, PG_ERROR, PG_UPTODATE, PG_WRITEBACK
 from .mm.memory import zap_pte_range
 from .mm.page_alloc import AnonPages
 from .fs.fs_writeback import Flusher
@@ -57,7 +57,10 @@ class Extent:
 class Machine:
     """A computer running one simulated kernel version."""
 
-    def __init__(self, kernel="6.18", ram=24 * GiB, profile="modern", seed=0, ncpus=4):
+    def __init__(self, kernel="6.18", ram=24 * GiB, profile="modern", seed=0, ncpus=4,
+                 hung_timeout=120.0):
+        """hung_timeout: simulated seconds a throttled task may see no page
+        reach the disk before mmsim.Hung is raised (kernel.hung_task_timeout_secs)."""
         self.kernel = kernels.get(kernel)
         self.profile = profiles.get(profile)
         ram = int(ram)
@@ -72,6 +75,10 @@ class Machine:
         self.anon = AnonPages(self.vmstat)
         self.contents = Contents()
         self.wb = Writeback(self)
+        hung_timeout = float(hung_timeout)
+        if not hung_timeout > 0:
+            raise error(EINVAL, f"hung_timeout must be a positive number of seconds, not {hung_timeout}")
+        self.wb.hung_timeout = hung_timeout
         self.mounts = {}
         self.procs = {}
         self.oom_kills = []          # (time, pid, rss kB) of every OOM kill
@@ -170,28 +177,46 @@ class Machine:
 
     # -- time and writeback ---------------------------------------------------------
     def advance(self, t):
-        """Move the clock to t, letting the flusher threads work meanwhile."""
+        """Move the clock to t, letting the flusher threads work meanwhile.
+
+        With a timeline recording, a sample is taken at every interval
+        boundary passed on the way, however long the step.
+        """
+        while self.timeline is not None and self._next_sample <= t:
+            self._step(self._next_sample)
+            self._sample()
+        self._step(t)
+
+    def _step(self, t):
         if t > self.now:
             self.flush_until(t)
             self.now = t
         self.wb.nr_writeback(self.now)
-        if self.timeline is not None and self.now >= self._next_sample:
-            self._sample()
 
     def record_timeline(self, interval=1.0):
-        """Sample dirty, writeback, free blocks and disk traffic every interval simulated seconds.
+        """Sample the dirty-page state and disk traffic every interval simulated seconds.
 
-        Samples go to m.timeline, a list of dicts (the views in widgets/ draw them).
+        Samples go to m.timeline, a list of dicts (the views in widgets/ draw
+        them): t, dirty_kb, writeback_kb, mlocked_kb, the dirty limits
+        (background_thresh_kb, dirty_thresh_kb), free_blocks per mount, and
+        the disks' cumulative read_bytes and write_bytes.
         """
+        interval = float(interval)
+        if not interval > 0:
+            raise error(EINVAL, f"timeline interval must be positive, not {interval}")
         self.timeline = []
-        self._interval = float(interval)
+        self._interval = interval
         self._next_sample = self.now
         self._sample()
 
     def _sample(self):
         vs = self.vmstat
+        bg, thresh = self.wb.global_dirty_limits()
+        kb = PAGE_SIZE // 1024
         self.timeline.append({
-            "t": self.now, "dirty_kb": vs.nr_file_dirty * 4, "writeback_kb": vs.nr_writeback * 4,
+            "t": self.now, "dirty_kb": vs.nr_file_dirty * kb, "writeback_kb": vs.nr_writeback * kb,
+            "mlocked_kb": (vs.nr_mlock_file + self.anon.nr_mlocked()) * kb,
+            "background_thresh_kb": bg * kb, "dirty_thresh_kb": thresh * kb,
             "free_blocks": {mp: int(sb.free_blocks()) for mp, sb in self.mounts.items()},
             "read_bytes": sum(sb.disk.counters["read_bytes"] for sb in self.mounts.values()),
             "write_bytes": sum(sb.disk.counters["write_bytes"] for sb in self.mounts.values()),
@@ -383,8 +408,8 @@ class Machine:
     def drop_caches(self):
         """echo 1 > /proc/sys/vm/drop_caches: drop clean, unmapped page-cache pages.
 
-        fs/drop_caches.c -> invalidate_mapping_pages: dirty, mapped (hence
-        mlocked) and shmem pages stay.
+        fs/drop_caches.c -> invalidate_mapping_pages: dirty, under writeback,
+        mapped (hence mlocked) and shmem pages stay.
         """
         dropped = 0
         for sb in self.mounts.values():
@@ -393,8 +418,7 @@ class Machine:
                 n = len(mp.flags)
                 if mp.nrpages == 0:
                     continue
-                drop = np.flatnonzero(((mp.flags[:n] & PG_UPTODATE) != 0)
-                                      & ((mp.flags[:n] & PG_DIRTY) == 0)
-                                      & (mp.mapcount[:n] == 0))
+                drop = np.flatnonzero(((mp.flags[:n] & (PG_UPTODATE | PG_DIRTY | PG_WRITEBACK))
+                                       == PG_UPTODATE) & (mp.mapcount[:n] == 0))
                 dropped += mp.remove(drop)
         return dropped

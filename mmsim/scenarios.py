@@ -78,15 +78,18 @@ class Hole20GResult:
 
 def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
                    partition=10 * GiB, ram=24 * GiB, profile="2010", sample=5.0,
-                   flags=False):
+                   flags=False, hung_timeout=120.0):
     """Michel's session: file hole20G shared; map; touch; then lock (or touch write).
 
     sample: seconds between timeline samples (None: no timeline). flags: keep
     the per-page kpageflags arrays (5,242,880 entries each at full size).
+    hung_timeout: simulated seconds without progress before the run counts
+    as hung (Machine's hung_timeout). functions counts the kernel functions
+    memtoy's process ran during the action (the flusher's are not in it).
     """
     if action not in ("lock", "touch write"):
         raise error(EINVAL, f"action must be 'lock' or 'touch write', not {action!r}")
-    m = Machine(kernel=kernel, ram=ram, profile=profile)
+    m = Machine(kernel=kernel, ram=ram, profile=profile, hung_timeout=hung_timeout)
     m.mkfs("/data", fs=fs, size=partition)
     p = m.spawn(memlock=UNLIMITED)
     fd = p.open("/data/hole20G", os.O_RDWR | os.O_CREAT)
@@ -95,7 +98,7 @@ def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
     r = p.touch(a, size)
     if sample:
         m.record_timeline(sample)
-    before, t0, n0 = _disk(m), m.now, len(m.trace.events)
+    before, t0 = _disk(m), m.now
     hung = sig = None
     outcome, done = "done", size // PAGE_SIZE
     try:
@@ -110,7 +113,7 @@ def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
     except OSError as e:
         outcome = os.strerror(e.errno)
     seconds = m.now - t0
-    events = list(m.trace.events)[n0:] if len(m.trace.events) > n0 else []
+    events = m.trace.query(pid=p.pid, since=t0)
     if hung is not None:
         done = sum(e.pages for e in events if "handle_mm_fault" in e.path or "follow_page" in e.path)
     result = Hole20GResult(
@@ -138,16 +141,20 @@ class MlockTiming:
     functions: Counter
 
 
-def shared_mlock(kernel="2.6.38", fs="ext2", size=6 * GiB, ram=8 * GiB, profile="2010"):
-    """mlock a shared writable mapping of a fully allocated file that is not cached."""
-    m = Machine(kernel=kernel, ram=ram, profile=profile)
+def shared_mlock(kernel="2.6.38", fs="ext2", size=6 * GiB, ram=8 * GiB, profile="2010",
+                 hung_timeout=120.0):
+    """mlock a shared writable mapping of a fully allocated file that is not cached.
+
+    functions counts the kernel functions the mlocking process ran.
+    """
+    m = Machine(kernel=kernel, ram=ram, profile=profile, hung_timeout=hung_timeout)
     m.mkfs("/data", fs=fs, size=size + size // 4)
     p = m.spawn(memlock=UNLIMITED)
     fd = _allocated_uncached(m, p, "/data/file", size)
     a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-    before, t0, n0 = _disk(m), m.now, len(m.trace.events)
+    before, t0 = _disk(m), m.now
     p.mlock(a, size)
-    events = list(m.trace.events)[n0:]
+    events = m.trace.query(pid=p.pid, since=t0)
     return MlockTiming(kernel, fs, size, m.now - t0, m.meminfo()["Dirty"],
                        _delta(_disk(m), before), m.trace.counts(events))
 

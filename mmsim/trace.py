@@ -16,7 +16,7 @@ class Event:
     """One kernel path taken by some pages of one operation."""
 
     time: float          # simulated seconds when the operation recorded it
-    pid: int
+    pid: int             # 0 for a kernel thread (the flusher)
     op: str              # what the process called: "touch", "mlock", "msync" ...
     path: tuple          # kernel functions, outermost first
     start: int           # lowest address (or file offset for I/O) involved
@@ -43,11 +43,21 @@ class Trace:
         self.events.append(Event(time, pid, op, path, start, end, int(pages)))
         self.totals[path] += int(pages)
 
-    def query(self, start=0, end=None, function=None, pid=None, op=None):
-        """Return the events overlapping [start, end) that match the filters."""
+    def query(self, start=None, end=None, function=None, pid=None, op=None,
+              since=None, until=None):
+        """Return the events that match the filters.
+
+        start and end select events overlapping the address (or file offset)
+        range [start, end); since and until select by simulated time:
+        since <= event.time < until. A filter left None selects everything.
+        """
+        ranged = start is not None or end is not None
+        lo = 0 if start is None else start
         hi = float("inf") if end is None else end
+        t0 = float("-inf") if since is None else since
+        t1 = float("inf") if until is None else until
         return [e for e in self.events
-                if e.start < hi and e.end > start
+                if (not ranged or (e.start < hi and e.end > lo)) and t0 <= e.time < t1
                 and (function is None or function in e.path)
                 and (pid is None or e.pid == pid)
                 and (op is None or e.op == op)]

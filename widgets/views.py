@@ -10,12 +10,18 @@ from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
-STATES = ("not present", "clean", "dirty", "locked, clean", "locked, dirty", "anonymous")
-COLOURS = ("#eeeeee", "#9ecae1", "#fc9272", "#3182bd", "#de2d26", "#74c476")
+STATES = ("not present", "clean", "dirty", "writeback", "locked, clean", "locked, dirty",
+          "locked, writeback", "anonymous", "anonymous, locked")
+COLOURS = ("#eeeeee", "#9ecae1", "#fc9272", "#fdd0a2", "#3182bd", "#de2d26",
+           "#e6550d", "#a1d99b", "#31a354")
+COLOUR = dict(zip(STATES, COLOURS))
+_RGB = np.array([to_rgb(c) for c in COLOURS])
 
 
 @dataclass
@@ -45,39 +51,44 @@ class View:
 
 
 def page_states(flags):
-    """Code each page by STATES index from kpageflags arrays."""
-    present, dirty, locked, anon = (flags[k] for k in ("present", "dirty", "locked", "anon"))
+    """Code each page by STATES index from kpageflags arrays.
+
+    A page under writeback counts as "writeback" even if a store dirtied it
+    again meanwhile; "locked" is PG_mlocked, for file and anonymous pages.
+    """
+    present, dirty, wb, locked, anon = (flags[k] for k in
+                                        ("present", "dirty", "writeback", "locked", "anon"))
+    filep = present & ~anon
+    kind = np.where(wb, 2, np.where(dirty, 1, 0))        # clean, dirty, writeback
     code = np.zeros(len(present), np.uint8)
-    code[present & ~dirty] = 1
-    code[present & dirty] = 2
-    code[present & locked & ~dirty] = 3
-    code[present & locked & dirty] = 4
-    code[present & anon] = 5
+    code[filep] = (1 + kind + 3 * locked)[filep]
+    code[anon] = np.where(locked, 8, 7)[anon]
     return code
 
 
-def page_state_map(flags, title="pages of the mapping", bins=512):
+def page_state_map(flags, title="pages of the mapping", bins=512, rows=60):
     """A strip of the mapping, left to right, coloured by page state.
 
-    Millions of pages are aggregated into bins; each bin shows the share of
-    every state in it, stacked. numbers: pages per state.
+    Millions of pages are aggregated into bins; each bin is a column whose
+    height is shared among the states of its pages, stacked in STATES order
+    from the bottom (drawn as one image, rows pixels high, so that a change
+    of control redraws quickly). numbers: pages per state.
     """
     code = page_states(flags)
     n = len(code)
+    nstates = len(STATES)
     bins = max(1, min(bins, n))
     edges = np.linspace(0, n, bins + 1).astype(np.int64)
-    counts = np.zeros((len(STATES), bins))
     which = np.repeat(np.arange(bins), np.diff(edges))
-    for s in range(len(STATES)):
-        counts[s] = np.bincount(which, weights=(code == s), minlength=bins)
-    share = counts / np.maximum(counts.sum(axis=0), 1)
+    counts = np.bincount(which * nstates + code, minlength=bins * nstates).reshape(bins, nstates)
+    cum = np.cumsum(counts, axis=1) / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    levels = (np.arange(rows) + 0.5) / rows
+    state = np.minimum((cum[:, None, :] <= levels[None, :, None]).sum(axis=2), nstates - 1)
     fig = Figure(figsize=(8, 1.8))
     fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.42)
     ax = fig.add_subplot()
-    shown = [s for s in range(len(STATES)) if counts[s].any()]
-    x = np.repeat(np.arange(bins + 1), 2)[1:-1]           # steps: each bin flat
-    ax.stackplot(x, np.repeat(share[shown], 2, axis=1), colors=[COLOURS[s] for s in shown],
-                 labels=[STATES[s] for s in shown])
+    ax.imshow(_RGB[state.T], aspect="auto", interpolation="nearest", origin="lower",
+              extent=(0, bins, 0, 1))
     ax.set_xlim(0, bins)
     ax.set_ylim(0, 1)
     ax.set_yticks([])
@@ -86,41 +97,58 @@ def page_state_map(flags, title="pages of the mapping", bins=512):
     first.set_horizontalalignment("left")
     last.set_horizontalalignment("right")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=6, fontsize=8, frameon=False)
-    numbers = {name: int(np.count_nonzero(code == s)) for s, name in enumerate(STATES)}
+    totals = counts.sum(axis=0)
+    shown = [Patch(color=COLOURS[k], label=STATES[k]) for k in range(nstates) if totals[k]]
+    ax.legend(handles=shown, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=5,
+              fontsize=8, frameon=False)
+    numbers = {name: int(totals[k]) for k, name in enumerate(STATES)}
     return View(fig, {"pages": n, **numbers})
 
 
 def timeline_view(samples, title="over simulated time"):
-    """Dirty and writeback memory, free blocks, disk read and write rates against time."""
+    """Dirty and writeback memory against the dirty limits, free blocks, and disk
+    read and write rates, against simulated time (samples of Machine.record_timeline).
+
+    The limits move: mlocked pages are not dirtyable memory, so a large mlock
+    lowers them as it proceeds.
+    """
     fig = Figure(figsize=(8, 3.2), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     if not samples:
         return View(fig, {"samples": 0})
-    t = np.array([s["t"] for s in samples])
-    dirty = np.array([s["dirty_kb"] for s in samples]) / 1024
-    wb = np.array([s["writeback_kb"] for s in samples]) / 1024
+
+    def series(key, scale=1 / 1024):
+        return np.array([s[key] for s in samples], float) * scale
+
+    t = series("t", 1)
+    dirty, wb = series("dirty_kb"), series("writeback_kb")
+    thresh, bg = series("dirty_thresh_kb"), series("background_thresh_kb")
+    mlocked = series("mlocked_kb")
     free = np.array([sum(s["free_blocks"].values()) for s in samples]) * 4 / 2**20
-    rd = np.array([s["read_bytes"] for s in samples], float)
-    wr = np.array([s["write_bytes"] for s in samples], float)
+    rd, wr = series("read_bytes", 1), series("write_bytes", 1)
     dt = np.maximum(np.diff(t), 1e-9)
-    ax.plot(t, dirty, label="Dirty (MiB)", color=COLOURS[2])
-    ax.plot(t, wb, label="Writeback (MiB)", color=COLOURS[4])
+    ax.plot(t, dirty, label="Dirty (MiB)", color=COLOUR["dirty"])
+    ax.plot(t, wb, label="Writeback (MiB)", color=COLOUR["locked, writeback"])
+    ax.plot(t, thresh, label="dirty limit", color=COLOUR["locked, dirty"], linestyle=":")
+    ax.plot(t, bg, label="background limit", color=COLOUR["clean"], linestyle=":")
     ax.set_xlabel("simulated seconds")
     ax.set_ylabel("MiB")
     ax2 = ax.twinx()
     ax2.plot(t, free, label="free blocks (GiB)", color="#555555", linestyle="--")
     ax2.set_ylabel("GiB free")
-    ax.legend(loc="upper left", fontsize=8)
-    ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
+    ax2.legend(loc="upper right", fontsize=7)
     if len(t) > 1:
-        bx.plot(t[1:], np.diff(rd) / dt / 1e6, label="disk read MB/s", color=COLOURS[3])
-        bx.plot(t[1:], np.diff(wr) / dt / 1e6, label="disk write MB/s", color=COLOURS[2])
+        bx.plot(t[1:], np.diff(rd) / dt / 1e6, label="disk read MB/s", color=COLOUR["locked, clean"])
+        bx.plot(t[1:], np.diff(wr) / dt / 1e6, label="disk write MB/s", color=COLOUR["dirty"])
         bx.legend(fontsize=8)
     bx.set_xlabel("simulated seconds")
     fig.suptitle(title, fontsize=10)
     return View(fig, {"samples": len(t), "seconds": float(t[-1] - t[0]),
-                      "max_dirty_mib": float(dirty.max()), "final_free_gib": float(free[-1]),
+                      "max_dirty_mib": float(dirty.max()), "max_writeback_mib": float(wb.max()),
+                      "first_dirty_limit_mib": float(thresh[0]),
+                      "last_dirty_limit_mib": float(thresh[-1]),
+                      "max_mlocked_mib": float(mlocked.max()), "final_free_gib": float(free[-1]),
                       "read_gib": float((rd[-1] - rd[0]) / 2**30),
                       "written_gib": float((wr[-1] - wr[0]) / 2**30)})
 
@@ -134,7 +162,7 @@ def fault_path_view(functions, title="kernel functions, pages through each", top
     ax = fig.add_subplot()
     names = [k for k, _ in items][::-1]
     vals = [v for _, v in items][::-1]
-    ax.barh(names, vals, color=COLOURS[3])
+    ax.barh(names, vals, color=COLOUR["locked, clean"])
     ax.set_xlabel("pages")
     ax.set_title(title, fontsize=10)
     return View(fig, dict(items))

@@ -7,8 +7,12 @@ threshold (woken by balance_dirty_pages), and every dirty_writeback_interval
 (5 s) as kupdate, for inodes dirty longer than dirty_expire (30 s). A pass
 that writes nothing (every page failed: ENOSPC) ends background writeback
 until the next wake-up, as wb_writeback bails out when it made no progress.
+Each pass is logged in the machine's trace as pid 0, op "background" or
+"kupdate" (the work's reason), one event per inode with its page offsets.
 """
 
+from .._abi import PAGE_SIZE
+from ..kernels import fname
 from ..mm.page_writeback import MAX_WRITEBACK_PAGES, WbResult, write_cache_pages
 
 
@@ -37,8 +41,15 @@ class Flusher:
         """One writeback pass of up to MAX_WRITEBACK_PAGES pages (writeback_inodes_wb)."""
         res = WbResult(done=at)
         left = MAX_WRITEBACK_PAGES
+        path = (fname(self.m.kernel, "bdi_writeback_thread"), "wb_writeback", "do_writepages")
+        op = "background" if older_than is None else "kupdate"
         for inode in self._dirty_inodes(older_than):
+            first = inode.mapping.writeback_index
             r = write_cache_pages(self.m, inode, at, nr_to_write=left)
+            last = inode.mapping.writeback_index
+            lo, hi = (first, last) if first < last else (0, inode.npages)
+            self.m.trace.record(at, 0, op, path, lo * PAGE_SIZE, hi * PAGE_SIZE,
+                                r.written + r.failed)
             res.add(r)
             left -= r.written + r.failed
             if left <= 0 or r.failed:

@@ -9,7 +9,7 @@ from .._abi import PAGE_SIZE
 from ..mm.vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_EXEC,
                       VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD,
                       VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
-from ..mm.filemap import PG_DIRTY
+from ..mm.filemap import PG_DIRTY, PG_WRITEBACK
 
 KB = PAGE_SIZE // 1024
 PSS_SHIFT = 12
@@ -85,7 +85,7 @@ def task_mem(m, proc):
 
 def meminfo(m):
     """Return /proc/meminfo in kB (fs/proc/meminfo.c), recounted from page state."""
-    mlocked = int(np.count_nonzero(m.anon.mlock[:m.anon.n] > 0))
+    mlocked = m.anon.nr_mlocked()
     mapped = 0
     for inode in m.all_inodes():
         mp = inode.mapping
@@ -112,12 +112,14 @@ def kpageflags(m, proc, addr, length):
     """Per page of [addr, addr+length): what /proc/PID/pagemap + /proc/kpageflags tell.
 
     Return a dict of boolean numpy arrays: "present" (a real page is mapped,
-    not the zero page), "anon", "dirty", "locked" (PG_mlocked), "writable"
-    (the PTE allows a store without a fault). Unmapped pages are all False.
+    not the zero page), "anon", "dirty", "writeback" (KPF_WRITEBACK),
+    "locked" (PG_mlocked), "writable" (the PTE allows a store without a
+    fault). Unmapped pages are all False.
     """
     start = addr & ~(PAGE_SIZE - 1)
     n = -(-(addr + length - start) // PAGE_SIZE)
-    out = {k: np.zeros(n, bool) for k in ("present", "anon", "dirty", "locked", "writable")}
+    out = {k: np.zeros(n, bool)
+           for k in ("present", "anon", "dirty", "writeback", "locked", "writable")}
     for vma in proc.mm.vmas_in(start, start + n * PAGE_SIZE):
         lo = max(vma.start, start)
         hi = min(vma.end, start + n * PAGE_SIZE)
@@ -139,6 +141,7 @@ def kpageflags(m, proc, addr, length):
             idx = vma.pgoff + i0 + np.flatnonzero(filep)
             mp = vma.inode.mapping
             dirty[filep] |= (mp.flags[idx] & PG_DIRTY) != 0
+            out["writeback"][sl][filep] = (mp.flags[idx] & PG_WRITEBACK) != 0
             locked[filep] = mp.mlock[idx] > 0
         out["dirty"][sl] = dirty
         out["locked"][sl] = locked

@@ -117,21 +117,24 @@ class AddressSpace:
         if not isinstance(idx, slice):
             self.mlock[idx] = counts
 
-    def next_dirty(self, start, n):
+    def next_dirty(self, start, n, skip_writeback=False):
         """Return up to n dirty page offsets from start on, wrapping once (cyclic writeback).
+
+        skip_writeback leaves out pages still under writeback.
 
         Scans in growing windows, so that finding a few dirty pages in a
         5,242,880-page file does not read the whole flags array.
         """
         size = len(self.flags)
-        if start + n <= size and (self.flags[start:start + n] & PG_DIRTY).all():
+        mask = PG_DIRTY | PG_WRITEBACK if skip_writeback else PG_DIRTY
+        if start + n <= size and ((self.flags[start:start + n] & mask) == PG_DIRTY).all():
             return np.arange(start, start + n)
         found, got = [], 0
         for lo, hi in ((start, size), (0, min(start, size))):
             window = max(4 * n, 4096)
             while lo < hi and got < n:
                 top = min(hi, lo + window)
-                idx = lo + np.flatnonzero(self.flags[lo:top] & PG_DIRTY)
+                idx = lo + np.flatnonzero((self.flags[lo:top] & mask) == PG_DIRTY)
                 found.append(idx[:n - got])
                 got += len(found[-1])
                 lo = top

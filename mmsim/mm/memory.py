@@ -125,16 +125,16 @@ def filemap_fault(m, proc, inode, pgs):
         return 0, 0, nhit, 0.0
     first = pgs.start if isinstance(pgs, slice) else int(pgs[0])
     last = pgs.stop if isinstance(pgs, slice) else int(pgs[-1]) + 1
-    alloc_pages(m, proc, nmiss, protect=(inode, first, last))
+    waited = alloc_pages(m, proc, nmiss, protect=(inode, first, last))
     blocks = inode.block[miss]
     on_disk = (blocks != HOLE) & ((inode.bstate[miss] & B_UNWRITTEN) == 0)
     nread = int(np.count_nonzero(on_disk))
-    stamps, seconds = None, 0.0
+    stamps, seconds = None, waited
     if nread:
         disk = inode.sb.disk
         m.flush_until(m.now)                 # writeback queued before us goes first
         wanted = blocks[on_disk]
-        seconds = disk.submit("read", wanted, m.now) - m.now
+        seconds = disk.submit("read", wanted, m.now + waited) - m.now
         stamps = np.zeros(nmiss, np.uint32)
         stamps[on_disk] = disk.data[wanted]
     mapping.add(miss, stamps)
@@ -208,7 +208,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         abs_sel = shift(npsel, lo)
         if inode is None:
             if write:
-                _new_anon(m, proc, vma, abs_sel, None, nnp)
+                res.seconds += _new_anon(m, proc, vma, abs_sel, None, nnp)
                 pte[npsel] = P | W | D | Y | A
                 account(("do_anonymous_page", "alloc_zeroed_user_highpage_movable"),
                         nnp, prof.anon_new_page)
@@ -225,16 +225,16 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             kind = "read" if not write else ("shared" if vma.shared else "cow")
             tail, extra = (), 0.0
             if kind == "cow":
-                _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp)
+                res.seconds += _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp)
                 pte[npsel] = P | W | D | Y | A
-                tail, extra = ("cow_user_page",), prof.cow_copy
+                tail, extra = ("copy_user_highpage",), prof.cow_copy
             else:
                 inode.mapping.mapcount[pgs] += 1
                 if kind == "shared":
                     pte[npsel] = P | W | D | Y
                     res.dirtied += inode.mapping.set_dirty(pgs)
                     m.mark_inode_dirty(inode)
-                    tail, extra = _mkwrite_tail(sb, mkwrite, prof)
+                    tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "__do_fault")
                 else:
                     writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
                     pte[npsel] = P | Y | (W if writable else 0)
@@ -253,7 +253,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         else:
             zero, anon, filep = NONE, NONE, wp
         if count(zero):
-            _new_anon(m, proc, vma, shift(zero, lo), None, count(zero))
+            res.seconds += _new_anon(m, proc, vma, shift(zero, lo), None, count(zero))
             pte[zero] = P | W | D | Y | A
             account(("do_wp_page", "alloc_zeroed_user_highpage_movable"),
                     count(zero), prof.anon_new_page)
@@ -268,7 +268,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 old = vma.pfn[lo + copy]
                 data = m.anon.data[old]
                 m.anon.put(old)
-                _new_anon(m, proc, vma, lo + copy, data, len(copy))
+                res.seconds += _new_anon(m, proc, vma, lo + copy, data, len(copy))
                 pte[copy] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), len(copy), prof.cow_copy)
         nfile = count(filep)
@@ -278,13 +278,13 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 pte[filep] |= W | D | Y
                 res.dirtied += inode.mapping.set_dirty(pgs)
                 m.mark_inode_dirty(inode)
-                tail, extra = _mkwrite_tail(sb, mkwrite, prof)
+                tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "do_wp_page")
                 account(("do_wp_page",) + tail, nfile, extra)
             else:
                 data = inode.mapping.data[pgs]
                 _munlock_ptes(m, vma, as_index(shift(filep, lo)))
                 inode.mapping.mapcount[pgs] -= 1
-                _new_anon(m, proc, vma, shift(filep, lo), data, nfile)
+                res.seconds += _new_anon(m, proc, vma, shift(filep, lo), data, nfile)
                 pte[filep] = P | W | D | Y | A
                 account(("do_wp_page", "cow_user_page"), nfile, prof.cow_copy)
     if vma.flags & VM_LOCKED:
@@ -343,25 +343,37 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     return total
 
 
-def _mkwrite_tail(sb, mkwrite, prof):
-    """The ->page_mkwrite part of a shared write fault: path names and cost."""
+def _mkwrite_tail(m, sb, mkwrite, prof, caller):
+    """The ->page_mkwrite and dirtying part of a shared write fault: path names and cost.
+
+    2.6.37's do_wp_page dirties a page no ->page_mkwrite prepared with
+    set_page_dirty_balance(); after ->page_mkwrite, and always in
+    __do_fault, it calls set_page_dirty() and balance_dirty_pages_ratelimited().
+    Today both paths end in fault_dirty_shared_page().
+    """
     cost = prof.wp_reuse
-    if mkwrite is MKWRITE_NONE:
+    head = ()
+    if mkwrite != MKWRITE_NONE:
+        head = (sb.mkwrite_name(),)
+        if mkwrite == MKWRITE_RESERVE:
+            cost += prof.mkwrite_reserve
+        elif mkwrite == MKWRITE_ALLOC:
+            cost += prof.mkwrite_alloc
+    if m.kernel.modern_names:
+        return head + ("fault_dirty_shared_page",), cost
+    if caller == "do_wp_page" and not head:
         return ("set_page_dirty_balance",), cost
-    if mkwrite == MKWRITE_RESERVE:
-        cost += prof.mkwrite_reserve
-    elif mkwrite == MKWRITE_ALLOC:
-        cost += prof.mkwrite_alloc
-    return (sb.mkwrite_name(), "set_page_dirty_balance"), cost
+    return head + ("set_page_dirty", "balance_dirty_pages_ratelimited"), cost
 
 
 def _new_anon(m, proc, vma, idx, data, n):
     """Give PTEs idx fresh anonymous frames holding data, zeros if None
-    (page_add_new_anon_rmap)."""
-    alloc_pages(m, proc, n, vma.start)
+    (page_add_new_anon_rmap); return the seconds the allocation waited."""
+    waited = alloc_pages(m, proc, n, vma.start)
     if vma.anon_vma is None:
         vma.anon_vma = m.new_anon_vma()
     vma.ensure_pfn()[idx] = m.anon.alloc(n, data)
+    return waited
 
 
 def mlock_ptes(m, vma, lo, hi, on):

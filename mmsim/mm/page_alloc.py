@@ -58,3 +58,7 @@ class AnonPages:
     def live(self):
         """Return the number of frames some PTE maps (a full recount)."""
         return int(np.count_nonzero(self.mapcount[:self.n] > 0))
+
+    def nr_mlocked(self):
+        """Return the number of frames with an mlock count (a full recount)."""
+        return int(np.count_nonzero(self.mlock[:self.n] > 0))

@@ -1,9 +1,13 @@
 """Dirty limits, throttling of dirtying tasks, and writing pages back
 (mm/page-writeback.c: global_dirty_limits, balance_dirty_pages,
-write_cache_pages, clear_page_dirty_for_io).
+write_cache_pages, clear_page_dirty_for_io, test_set_page_writeback,
+end_page_writeback).
 
 A dirty page is cleaned before its I/O starts: every PTE that maps it is
 write-protected and cleaned (page_mkclean), so the next store faults again.
+From submission until its write completes the page carries PG_writeback
+(counted in NR_WRITEBACK); reclaim and drop_caches leave it alone, and
+background writeback skips it even if it was dirtied again meanwhile.
 The filesystem chooses where it goes (->writepage, fs/super.py). A page it
 cannot place (ENOSPC on ext2 and ext3, which allocate only here) is cleaned
 all the same with PG_error set and the error kept for the next fsync or
@@ -11,14 +15,14 @@ msync (fs/buffer.c __block_write_full_page, "recover:"): its data now lives
 only in the page cache, and is lost when the page is dropped.
 """
 
-from collections import deque
+import heapq
 
 import numpy as np
 
 from ..errors import ENOSPC, Hung
 from ..fs.inode import B_UNWRITTEN
 from ..kernels import fname
-from .filemap import PG_ERROR, PG_MKWRITE
+from .filemap import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from .memory import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
@@ -56,7 +60,8 @@ def write_cache_pages(m, inode, at, nr_to_write=None, first=0, last=None, sync=F
     if sync:
         pgs = mapping.dirty_pages(first, last)
     else:
-        pgs = mapping.next_dirty(mapping.writeback_index, nr_to_write)
+        m.wb.nr_writeback(at)
+        pgs = mapping.next_dirty(mapping.writeback_index, nr_to_write, skip_writeback=True)
         if len(pgs) > 1 and pgs[-1] < pgs[0]:       # wrapped around the end
             pgs = np.sort(pgs)
     if len(pgs) == 0:
@@ -79,7 +84,7 @@ def write_cache_pages(m, inode, at, nr_to_write=None, first=0, last=None, sync=F
     mapping.writeback_index = int(pgs[-1]) + 1
     if mapping.ndirty == 0:
         inode.dirtied_when = None
-    m.wb.inflight(done, len(ok))
+    m.wb.inflight(done, mapping, ok)
     if len(ok):
         m.wb.last_written = max(m.wb.last_written, at)
     return WbResult(len(ok), len(failed), done)
@@ -106,24 +111,34 @@ class Writeback:
         self.hung_timeout = 120.0             # kernel.hung_task_timeout_secs
         self.dirty_exceeded = False           # bdi->dirty_exceeded
         self.last_written = 0.0               # last time a page reached the disk
-        self._inflight = deque()              # (completion time, pages)
+        self._inflight = []                   # heap of (completion time, seq, mapping, pages)
+        self._inflight_seq = 0
         self._inflight_pages = 0
 
     # -- counters --------------------------------------------------------------
-    def inflight(self, done, pages):
-        """Count pages under writeback until time done (NR_WRITEBACK)."""
-        if pages:
-            self._inflight.append((done, pages))
-            self._inflight_pages += pages
-            self.m.vmstat.nr_writeback = self.nr_writeback(self.m.now)
+    def inflight(self, done, mapping, pgs):
+        """Put pages pgs of mapping under writeback until time done (set_page_writeback)."""
+        if len(pgs):
+            mapping.flags[pgs] |= PG_WRITEBACK
+            heapq.heappush(self._inflight, (done, self._inflight_seq, mapping, pgs))
+            self._inflight_seq += 1
+            self._inflight_pages += len(pgs)
+            self.m.vmstat.nr_writeback = self._inflight_pages
 
     def nr_writeback(self, t):
-        """Pages whose write I/O has not completed by time t."""
+        """End the writeback of every write completed by time t (end_page_writeback);
+        return the pages still in flight (NR_WRITEBACK)."""
         q = self._inflight
         while q and q[0][0] <= t:
-            self._inflight_pages -= q.popleft()[1]
+            _, _, mapping, pgs = heapq.heappop(q)
+            mapping.flags[pgs] &= ~np.uint8(PG_WRITEBACK)
+            self._inflight_pages -= len(pgs)
         self.m.vmstat.nr_writeback = self._inflight_pages
         return self._inflight_pages
+
+    def next_completion(self):
+        """When the next write in flight completes (None if none is)."""
+        return self._inflight[0][0] if self._inflight else None
 
     def global_dirty_limits(self):
         """Return (background_thresh, dirty_thresh) in pages (global_dirty_limits).

@@ -1,12 +1,14 @@
 """Page reclaim and the OOM killer (mm/vmscan.c shrink_page_list, mm/oom_kill.c).
 
 When a fault needs pages and none are free, the allocating task reclaims
-page-cache pages itself (direct reclaim): clean, not mlocked, least recently
-used file first, unmapped pages before mapped ones (which are unmapped from
+page-cache pages itself (direct reclaim): clean, not mlocked, not under
+writeback, least recently used file first, unmapped pages before mapped ones (which are unmapped from
 every process first, try_to_unmap). Mlocked pages sit on the unevictable list
 and are never taken; anonymous and shmem pages have nowhere to go (no swap is
 configured). When nothing is left, the OOM killer kills the process with the
-largest RSS (oom_badness), which may be the faulting one.
+largest RSS (oom_badness), which may be the faulting one. Before that, while
+writes are in flight, the task waits for them to complete and tries again
+(reclaim_throttle on today's kernels, congestion_wait in 2.6.37).
 
 Simplified: one LRU order per file (by the time it was last faulted), a
 second chance for referenced pages, no kswapd, no watermarks, reclaim costs
@@ -19,7 +21,7 @@ import numpy as np
 
 from .._abi import PAGE_SIZE
 from ..errors import Signal
-from .filemap import PG_DIRTY, PG_REFERENCED, PG_UPTODATE
+from .filemap import PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
 from .vma import PTE_ANON, PTE_PRESENT, PTE_ZERO
 
 
@@ -43,7 +45,7 @@ def try_to_unmap(m, inode, pgs):
 
 
 def shrink_page_cache(m, need, protect=None):
-    """Reclaim up to need clean, unlocked page-cache pages; return how many.
+    """Reclaim up to need clean, unlocked page-cache pages not under writeback; return how many.
 
     protect = (inode, first, last) keeps the pages a fault is bringing in.
     """
@@ -59,7 +61,8 @@ def shrink_page_cache(m, need, protect=None):
                 mp = inode.mapping
                 n = len(mp.flags)
                 f = mp.flags[:n]
-                ok = (((f & (PG_UPTODATE | PG_DIRTY)) == PG_UPTODATE) & (mp.mlock[:n] == 0))
+                ok = (((f & (PG_UPTODATE | PG_DIRTY | PG_WRITEBACK)) == PG_UPTODATE)
+                      & (mp.mlock[:n] == 0))
                 if not mapped_too:
                     ok &= mp.mapcount[:n] == 0
                 if not second_chance:
@@ -100,10 +103,22 @@ def out_of_memory(m, proc, addr):
 
 
 def alloc_pages(m, proc, n, addr=0, protect=None):
-    """Make room for n new pages (__alloc_pages_nodemask: direct reclaim, then OOM)."""
+    """Make room for n new pages (__alloc_pages_slowpath: direct reclaim, then OOM).
+
+    Return the seconds the task waited for writes in flight to complete
+    (pages under writeback become reclaimable when their I/O ends); the
+    caller charges them to the fault.
+    """
+    t = m.now
     while nr_free_pages(m) < n:
         short = n - nr_free_pages(m)
         if shrink_page_cache(m, short, protect) >= short:
-            return
+            break
+        done = m.wb.next_completion()
+        if done is not None:
+            t = max(t, done)
+            m.wb.nr_writeback(t)
+            continue
         if not out_of_memory(m, proc, addr):
-            return
+            break
+    return t - m.now

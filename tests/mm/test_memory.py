@@ -11,7 +11,7 @@ import signal
 import pytest
 
 import mmsim
-from mmsim import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE,
+from mmsim import (GiB, MiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE,
                    PROT_NONE, PROT_READ, PROT_WRITE)
 
 PAGE = PAGE_SIZE
@@ -22,11 +22,14 @@ KB = PAGE // 1024
 # Kernel function names in the trace: 2.6.37's, or today's (kernels.MODERN_NAMES).
 NAMES = {
     "2.6.37": {"read": "__do_fault", "shared": "__do_fault", "cow": "__do_fault",
-               "reuse": "reuse_swap_page", "copy": "cow_user_page"},
+               "reuse": "reuse_swap_page", "copy": "cow_user_page",
+               "cow_copy": "copy_user_highpage"},
     "2.6.38": {"read": "__do_fault", "shared": "__do_fault", "cow": "__do_fault",
-               "reuse": "reuse_swap_page", "copy": "cow_user_page"},
+               "reuse": "reuse_swap_page", "copy": "cow_user_page",
+               "cow_copy": "copy_user_highpage"},
     "6.18": {"read": "do_read_fault", "shared": "do_shared_fault", "cow": "do_cow_fault",
-             "reuse": "wp_can_reuse_anon_folio", "copy": "wp_page_copy"},
+             "reuse": "wp_can_reuse_anon_folio", "copy": "wp_page_copy",
+             "cow_copy": "copy_mc_user_highpage"},
 }
 
 
@@ -189,7 +192,9 @@ def test_private_write_cows_file_untouched(m, p, sparse_map, kernel):
     p.write(a + 2 * PAGE, b"x")
     assert p.smaps(a)["Anonymous"] == 2 * KB
     assert pages_via(m, NAMES[kernel]["cow"], op="write") >= 1
-    assert pages_via(m, NAMES[kernel]["copy"]) == 2
+    # do_wp_page copied the page read first; __do_fault copied the other one
+    assert pages_via(m, NAMES[kernel]["copy"]) == 1
+    assert pages_via(m, NAMES[kernel]["cow_copy"]) == 1
     p.munmap(a, 4 * PAGE)
     p.munmap(s, 4 * PAGE)
     m.drop_caches()
@@ -366,6 +371,67 @@ def test_trace_query_names_kernel_functions(m, p, sparse_map, kernel):
     assert sum(e.pages for e in ff) == n
     assert all(NAMES[kernel]["read"] in e.path for e in ff)
     assert m.trace.query(function="do_anonymous_page") == []
+
+
+# The dirtying step of a shared write fault, per kernel and caller: 2.6.37
+# do_wp_page without ->page_mkwrite calls set_page_dirty_balance(); with it,
+# and __do_fault always, set_page_dirty() + balance_dirty_pages_ratelimited();
+# today both end in fault_dirty_shared_page().
+DIRTYING = {
+    ("2.6.37", "ext2", "do_wp_page"): ("do_wp_page", "set_page_dirty_balance"),
+    ("2.6.37", "ext2", "fault"): ("__do_fault", "filemap_fault", "zero_user_segment",
+                                  "set_page_dirty", "balance_dirty_pages_ratelimited"),
+    ("2.6.37", "ext4", "do_wp_page"): ("do_wp_page", "ext4_page_mkwrite", "set_page_dirty",
+                                       "balance_dirty_pages_ratelimited"),
+    ("2.6.37", "ext4", "fault"): ("__do_fault", "filemap_fault", "zero_user_segment",
+                                  "ext4_page_mkwrite", "set_page_dirty",
+                                  "balance_dirty_pages_ratelimited"),
+    ("6.18", "ext2", "do_wp_page"): ("do_wp_page", "filemap_page_mkwrite",
+                                     "fault_dirty_shared_page"),
+    ("6.18", "ext4", "fault"): ("do_shared_fault", "filemap_fault", "folio_zero_segment",
+                                "ext4_page_mkwrite", "fault_dirty_shared_page"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(DIRTYING))
+def test_shared_write_fault_dirtying_step_is_named_as_the_kernel_names_it(key):
+    kernel, fs, caller = key
+    m = mmsim.Machine(kernel=kernel)
+    m.mkfs("/data", fs=fs, size=64 * MiB)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 4 * PAGE)
+    a = p.mmap(0, 4 * PAGE, RW, MAP_SHARED, fd, 0)
+    if caller == "do_wp_page":
+        p.touch(a, 4 * PAGE)
+    p.touch(a, 4 * PAGE, write=True)
+    paths = {e.path[2:] for e in m.trace.query(op="touch", since=0) if "handle_mm_fault" in e.path}
+    assert DIRTYING[key] in paths
+
+
+def test_modern_names_for_page_cache_lookup_and_hole_fill():
+    m = mmsim.Machine(kernel="6.18")
+    m.mkfs("/data", fs="ext4", size=64 * MiB)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 4 * PAGE)
+    a = p.mmap(0, 4 * PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    p.touch(a, 4 * PAGE)
+    b = p.mmap(0, 4 * PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    p.touch(b, 4 * PAGE)
+    c = m.trace.counts()
+    assert c["folio_zero_segment"] == 4 and c["filemap_get_folio"] == 4
+    assert c["zero_user_segment"] == 0 and c["find_get_page"] == 0
+
+
+def test_trace_query_by_simulated_time(m, p, sparse_map):
+    fd, a = sparse_map(p, "/data/f", 4 * PAGE)
+    p.touch(a, 2 * PAGE)
+    t = m.now
+    p.touch(a + 2 * PAGE, 2 * PAGE)
+    assert sum(e.pages for e in m.trace.query(op="touch", until=t)) == 2
+    assert sum(e.pages for e in m.trace.query(op="touch", since=t)) == 2
+    assert m.trace.query(since=m.now + 1) == []
 
 
 def test_trace_counts_add_up_to_faults(m, p, sparse_map):

@@ -553,6 +553,21 @@ def test_mlock_write_only_shared_mapping(m, p, sparse_map, kernel):
         assert m.stat("/data/f").st_blocks == 0
 
 
+def test_mlock_write_only_shared_mapping_fails_on_2_6_38_rc2(sparse_map):
+    """Between 5ecfda041e4b and fdf4c587a793 the read fault without FOLL_FORCE
+    is refused: get_user_pages returns EFAULT, mlock reports ENOMEM, and the
+    VMA stays VM_LOCKED with nothing resident."""
+    m = mmsim.Machine(kernel="2.6.38-rc2")
+    m.mkfs("/data", fs="ext2", size=64 * MiB)
+    p = m.spawn(memlock=UNLIMITED)
+    fd, a = sparse_map(p, "/data/f", 8 * PAGE, prot=PROT_WRITE)
+    with pytest.raises(OSError) as e:
+        p.mlock(a, 8 * PAGE)
+    assert e.value.errno == errno.ENOMEM
+    assert vmlck(p) == 8 * KB and p.smaps(a)["Rss"] == 0
+    assert "2.6.38-rc2" not in mmsim.KERNEL_VERSIONS      # not one of the book's releases
+
+
 def test_mlock_shared_anonymous(m, p, kernel):
     a = p.mmap(0, 8 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS)
     p.mlock(a, 8 * PAGE)

@@ -121,3 +121,90 @@ def test_writeback_enospc_cleans_the_page_and_loses_it_after_drop(kernel):
     assert p.read(a + 63 * PAGE, 2) == b"63"
     assert p.read(a + 64 * PAGE, 2) == b"\0\0"       # cleaned, dropped: gone
     assert p.read(a + 79 * PAGE, 2) == (b"\0\0" if kernel == "6.18" else b"79")
+
+
+def test_pages_carry_pg_writeback_until_their_write_completes(kernel):
+    m, p, fd, a = setup(kernel, profile="2010")
+    p.touch(a, 256 * PAGE, write=True)
+    res = m.writeback_inodes(256, m.now)
+    f = p.pageflags(a, 256 * PAGE)
+    assert f["writeback"].all() and not f["dirty"].any()
+    assert m.meminfo()["Writeback"] == 256 * 4
+    m.sleep(res.done - m.now)
+    f = p.pageflags(a, 256 * PAGE)
+    assert not f["writeback"].any()
+    assert m.meminfo()["Writeback"] == 0
+
+
+def test_background_writeback_skips_a_page_redirtied_under_writeback(kernel):
+    """write_cache_pages, WB_SYNC_NONE: a page under writeback is passed over."""
+    m, p, fd, a = setup(kernel, profile="2010")
+    p.touch(a, 8 * PAGE, write=True)
+    first = m.writeback_inodes(8, m.now)
+    p.touch(a, 1 * PAGE, write=True)            # dirty again while its write is in flight
+    f = p.pageflags(a, 8 * PAGE)
+    assert f["dirty"][0] and f["writeback"][0]
+    again = m.writeback_inodes(8, m.now)
+    assert again.written == 0                    # nothing else is dirty and not in flight
+    m.sleep(first.done - m.now)
+    assert m.writeback_inodes(8, m.now).written == 1
+
+
+def test_fsync_writes_a_redirtied_page_again_and_waits(kernel):
+    m, p, fd, a = setup(kernel, profile="2010")
+    p.touch(a, 8 * PAGE, write=True)
+    m.writeback_inodes(8, m.now)
+    p.write(a, b"second")
+    p.fsync(fd)
+    assert m.meminfo()["Dirty"] == 0 and m.meminfo()["Writeback"] == 0
+    p.munmap(a, 16 * MiB)
+    m.drop_caches()
+    b = p.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    assert p.read(b, 6) == b"second"
+
+
+def test_drop_caches_leaves_pages_under_writeback(kernel):
+    m, p, fd, a = setup(kernel, profile="2010")
+    p.touch(a, 64 * PAGE, write=True)
+    p.munmap(a, 16 * MiB)
+    res = m.writeback_inodes(64, m.now)
+    assert m.drop_caches() == 0
+    m.sleep(res.done - m.now)
+    assert m.drop_caches() == 64
+
+
+def test_flusher_passes_are_in_the_trace_as_a_kernel_thread(kernel):
+    m, p, fd, a = setup(kernel)
+    p.touch(a, 64 * PAGE, write=True)
+    m.sleep(40)                                  # kupdate: older than 30 s
+    ev = m.trace.query(pid=0)
+    assert sum(e.pages for e in ev) == 64
+    assert {e.op for e in ev} == {"kupdate"}
+    thread = "wb_workfn" if kernel == "6.18" else "bdi_writeback_thread"
+    assert ev[0].path == (thread, "wb_writeback", "do_writepages")
+    assert ev[0].time >= 30
+    assert m.trace.query(pid=0, until=30) == []
+
+
+def test_hung_timeout_is_a_machine_parameter():
+    with pytest.raises(OSError) as e:
+        mmsim.Machine(hung_timeout=0)
+    assert e.value.errno == 22
+    m = mmsim.Machine(hung_timeout=5)
+    assert m.wb.hung_timeout == 5.0
+
+
+def test_timeline_samples_every_interval_of_one_long_sleep(kernel):
+    m, p, fd, a = setup(kernel)
+    m.record_timeline(1.0)
+    p.touch(a, 64 * PAGE, write=True)
+    m.sleep(40)
+    ts = [s["t"] for s in m.timeline]
+    assert len(ts) >= 40 and max(b - a for a, b in zip(ts, ts[1:])) <= 1.0 + 1e-9
+    s = m.timeline[-1]
+    bg, thresh = m.wb.global_dirty_limits()
+    assert s["dirty_thresh_kb"] == thresh * 4 and s["background_thresh_kb"] == bg * 4
+    assert m.timeline[5]["dirty_kb"] == 64 * 4 and s["dirty_kb"] == 0
+    assert s["mlocked_kb"] == 0
+    with pytest.raises(OSError):
+        m.record_timeline(0)

@@ -80,3 +80,25 @@ def test_oom_killing_the_faulting_process_raises_sigkill(kernel):
     with pytest.raises(OSError):
         p.touch(a, 4096)
     assert m.meminfo()["AnonPages"] == 0
+
+
+def test_reclaim_waits_for_writeback_instead_of_killing(kernel):
+    """Pages under writeback are not reclaimed; the allocating task waits for
+    their I/O to complete and takes them then, before any OOM kill."""
+    m = mmsim.Machine(kernel=kernel, ram=256 * MiB, profile="2010")
+    m.mkfs("/data", fs="ext4", size=GiB)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 200 * MiB)
+    a = p.mmap(0, 200 * MiB, RW, MAP_SHARED, fd, 0)
+    m.wb.dirty_ratio, m.wb.dirty_background_ratio = 100, 99   # no throttling, no flusher
+    p.touch(a, 200 * MiB, write=True)
+    p.munmap(a, 200 * MiB)
+    done = m.writeback_inodes(200 * MiB // 4096, m.now).done
+    assert m.meminfo()["Writeback"] == 200 * 1024
+    b = p.mmap(0, 150 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    t0 = m.now
+    p.touch(b, 150 * MiB, write=True)
+    assert m.oom_kills == []
+    assert m.meminfo()["AnonPages"] == 150 * 1024
+    assert t0 < m.now and m.now >= min(done, t0 + 0.5)    # it waited for the disk

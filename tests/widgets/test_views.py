@@ -50,6 +50,31 @@ def test_timeline_view_numbers():
     assert v.numbers["final_free_gib"] == 0
     assert v.numbers["written_gib"] > 0.9
     assert v.numbers["max_dirty_mib"] > 0
+    assert v.numbers["max_writeback_mib"] > 0
+    # mlocked pages leave dirtyable memory: the dirty limit falls as the mlock goes on
+    assert v.numbers["max_mlocked_mib"] > 0
+    assert v.numbers["last_dirty_limit_mib"] < v.numbers["first_dirty_limit_mib"]
+
+
+def test_page_state_map_shows_pages_under_writeback():
+    m, p, a = mapped("6.18")
+    p.touch(a, 64 * PAGE, write=True)
+    m.writeback_inodes(64, m.now)               # submit the writes, do not wait
+    v = page_state_map(kpageflags(m, p, a, 64 * PAGE))
+    assert v.numbers["writeback"] == 64 and v.numbers["dirty"] == 0
+    m.sleep(1)                                  # the disk has written them
+    v = page_state_map(kpageflags(m, p, a, 64 * PAGE))
+    assert v.numbers["writeback"] == 0 and v.numbers["clean"] == 64
+
+
+def test_page_state_map_shows_mlocked_anonymous_pages_as_locked():
+    m = mmsim.Machine(kernel="6.18")
+    p = m.spawn()
+    a = p.mmap(0, 8 * PAGE, PROT_READ | PROT_WRITE, mmsim.MAP_PRIVATE | mmsim.MAP_ANONYMOUS)
+    p.touch(a, 8 * PAGE, write=True)
+    p.mlock(a, 4 * PAGE)
+    v = page_state_map(kpageflags(m, p, a, 8 * PAGE))
+    assert v.numbers["anonymous, locked"] == 4 and v.numbers["anonymous"] == 4
 
 
 def test_fault_path_view_lists_kernel_functions():
@@ -77,7 +102,8 @@ def test_compare_view_keeps_an_all_zero_panel_at_zero():
 
 
 def test_timeline_view_with_one_sample_warns_nothing(recwarn):
-    v = timeline_view([{"t": 0.0, "dirty_kb": 0, "writeback_kb": 0, "free_blocks": {"/data": 8},
-                        "read_bytes": 0, "write_bytes": 0}])
+    m, p, a = mapped("6.18")
+    m.record_timeline()
+    v = timeline_view(m.timeline)
     assert v.numbers["samples"] == 1
     assert not [w for w in recwarn if "legend" in str(w.message).lower()]
