@@ -23,7 +23,7 @@ from mmsim import (FALLOC_FL_KEEP_SIZE, GiB, MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKE
                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_ASYNC,
                    MS_INVALIDATE, MS_SYNC, MiB, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
-from mmsim.mm.filemap import PG_DIRTY, PG_UPTODATE
+from mmsim.mm.filemap import PG_DIRTY, PG_UPTODATE, PG_WRITEBACK
 from mmsim.mm.vma import PTE_ANON, PTE_MLOCKED, PTE_PRESENT, PTE_ZERO, VM_LOCKED
 
 PAGE = PAGE_SIZE
@@ -188,12 +188,15 @@ def check_accounting(w):
     m = w.m
     vs = m.vmstat
     assert vs.nr_anon_pages == m.anon.live()
-    cached = dirty = 0
+    cached = dirty = writeback = 0
     file_mapcount = 0
     for inode in m.all_inodes():
         mp = inode.mapping
         n = len(mp.flags)
         up = (mp.flags[:n] & PG_UPTODATE) != 0
+        wb = (mp.flags[:n] & PG_WRITEBACK) != 0
+        assert not wb[~up].any(), "a page not in the cache is under writeback"
+        writeback += int(np.count_nonzero(wb))
         cached += int(np.count_nonzero(up))
         if not mp.shmem:
             dirty += int(np.count_nonzero(up & ((mp.flags[:n] & PG_DIRTY) != 0)))
@@ -202,6 +205,8 @@ def check_accounting(w):
         file_mapcount += int(mp.mapcount[:n].sum())
     assert vs.nr_file_pages == cached
     assert vs.nr_file_dirty == dirty
+    # NR_WRITEBACK also counts the writes of pages truncated while in flight
+    assert writeback <= m.wb.nr_writeback(m.now)
     anon_mapcount = m.anon.mapcount[:m.anon.n]
     assert (anon_mapcount >= 0).all()
     rss = 0
