@@ -6,6 +6,7 @@ matching errno, ``Signal`` for a fault that delivers SIGBUS or SIGSEGV, and
 """
 
 import errno as _errno
+import math
 import os
 import signal as _signal
 
@@ -45,6 +46,21 @@ def error(code, what=""):
     """Return the OSError a syscall fails with, as Python's os module builds it."""
     msg = os.strerror(code)
     return OSError(code, f"{msg}: {what}" if what else msg)
+
+
+def as_seconds(value, what, positive=False):
+    """Return value as a finite number of simulated seconds, or raise EINVAL.
+
+    positive: zero is refused too.
+    """
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        raise error(_errno.EINVAL, f"{what} must be a number of seconds, not {value!r}") from None
+    if not (math.isfinite(s) and (s > 0 if positive else s >= 0)):
+        raise error(_errno.EINVAL, f"{what} must be a {'positive' if positive else 'non-negative'} "
+                    f"finite number of seconds, not {value!r}")
+    return s
 
 
 EPERM, ENOENT, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT = (

@@ -16,7 +16,7 @@ from . import kernels, profiles
 from ._abi import GiB, PAGE_SHIFT, PAGE_SIZE
 from .block.disk import Disk
 from .contents import Contents
-from .errors import EBUSY, EINVAL, ENOENT, ENOTDIR, error
+from .errors import EBUSY, EINVAL, ENOENT, ENOTDIR, as_seconds, error
 from .fs import fs_type
 from .fs.inode import B_DELAY, B_UNWRITTEN, HOLE
 from .fs.proc import meminfo
@@ -75,10 +75,7 @@ class Machine:
         self.anon = AnonPages(self.vmstat)
         self.contents = Contents()
         self.wb = Writeback(self)
-        hung_timeout = float(hung_timeout)
-        if not hung_timeout > 0:
-            raise error(EINVAL, f"hung_timeout must be a positive number of seconds, not {hung_timeout}")
-        self.wb.hung_timeout = hung_timeout
+        self.wb.hung_timeout = as_seconds(hung_timeout, "hung_timeout", positive=True)
         self.mounts = {}
         self.procs = {}
         self.oom_kills = []          # (time, pid, rss kB) of every OOM kill
@@ -201,11 +198,8 @@ class Machine:
         (background_thresh_kb, dirty_thresh_kb), free_blocks per mount, and
         the disks' cumulative read_bytes and write_bytes.
         """
-        interval = float(interval)
-        if not interval > 0:
-            raise error(EINVAL, f"timeline interval must be positive, not {interval}")
+        self._interval = as_seconds(interval, "timeline interval", positive=True)
         self.timeline = []
-        self._interval = interval
         self._next_sample = self.now
         self._sample()
 
@@ -390,12 +384,9 @@ class Machine:
         return meminfo(self)
 
     # -- time and whole-machine operations ---------------------------------------------
-    def sleep(self, seconds):
+    def sleep(self, duration):
         """Let simulated time pass."""
-        seconds = float(seconds)
-        if not seconds >= 0:
-            raise error(EINVAL, f"cannot sleep {seconds} s")
-        self.advance(self.now + seconds)
+        self.advance(self.now + as_seconds(duration, "sleep"))
 
     def sync(self):
         """sync(2): write back every dirty page of every filesystem and wait."""

@@ -2,8 +2,8 @@
 
 When a fault needs pages and none are free, the allocating task reclaims
 page-cache pages itself (direct reclaim): clean, not mlocked, not under
-writeback, least recently used file first, unmapped pages before mapped ones (which are unmapped from
-every process first, try_to_unmap). Mlocked pages sit on the unevictable list
+writeback, least recently used file first, unmapped pages before mapped
+ones (which are unmapped from every process first, try_to_unmap). Mlocked pages sit on the unevictable list
 and are never taken; anonymous and shmem pages have nowhere to go (no swap is
 configured). When nothing is left, the OOM killer kills the process with the
 largest RSS (oom_badness), which may be the faulting one. Before that, while

@@ -1,5 +1,6 @@
 """Dirty limits, the flusher, kupdate expiry and write-protection after writeback."""
 
+import errno
 import os
 
 import pytest
@@ -186,12 +187,25 @@ def test_flusher_passes_are_in_the_trace_as_a_kernel_thread(kernel):
     assert m.trace.query(pid=0, until=30) == []
 
 
-def test_hung_timeout_is_a_machine_parameter():
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "soon", None])
+def test_hung_timeout_is_a_machine_parameter(bad):
     with pytest.raises(OSError) as e:
-        mmsim.Machine(hung_timeout=0)
-    assert e.value.errno == 22
+        mmsim.Machine(hung_timeout=bad)
+    assert e.value.errno == errno.EINVAL
     m = mmsim.Machine(hung_timeout=5)
     assert m.wb.hung_timeout == 5.0
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "a while", None])
+def test_sleep_and_timeline_interval_refuse_bad_times(bad):
+    m = mmsim.Machine()
+    with pytest.raises(OSError) as e:
+        m.sleep(bad)
+    assert e.value.errno == errno.EINVAL
+    with pytest.raises(OSError) as e:
+        m.record_timeline(bad)
+    assert e.value.errno == errno.EINVAL
+    assert m.now == 0.0 and m.timeline is None
 
 
 def test_timeline_samples_every_interval_of_one_long_sleep(kernel):
@@ -206,5 +220,3 @@ def test_timeline_samples_every_interval_of_one_long_sleep(kernel):
     assert s["dirty_thresh_kb"] == thresh * 4 and s["background_thresh_kb"] == bg * 4
     assert m.timeline[5]["dirty_kb"] == 64 * 4 and s["dirty_kb"] == 0
     assert s["mlocked_kb"] == 0
-    with pytest.raises(OSError):
-        m.record_timeline(0)
