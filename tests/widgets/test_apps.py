@@ -29,3 +29,47 @@ def test_app_shows_an_engine_error_instead_of_raising():
     app = App(failing, {"kernel": kernel_control(), "fs": fs_control()}, []).update()
     assert app.result is None and "action must be" in app.error
     assert "action must be" in app.status.value
+
+
+def test_app_with_a_memlock_limit_shows_the_kernel_s_refusal():
+    """mlock over RLIMIT_MEMLOCK: the App shows ENOMEM, and locks once the limit allows."""
+    from widgets import SizeControl, memlock_control
+
+    def dos(memlock, lock):
+        return scenarios.memlock_dos("6.18", lock=lock, memlock=(memlock, memlock), ram=GiB,
+                                     file_size=64 * MiB)
+    app = App(dos, {"memlock": memlock_control(64 * 1024),
+                    "lock": SizeControl("lock", 16 * MiB, 0, 512 * MiB)}, []).update()
+    assert app.result.locked_bytes == 0 and app.result.lock_error == "Cannot allocate memory"
+    app.controls["memlock"].box.value = "32m"          # typed by the reader
+    assert app.result.locked_bytes == 16 * MiB and app.result.lock_error == ""
+    app.controls["lock"].box.value = "2g"               # clamped to 512m, over the limit again
+    assert app.controls["lock"].value == 512 * MiB
+    assert "outside" in app.controls["lock"].message.value
+    assert app.result.locked_bytes == 0
+
+
+def test_app_timeline_shows_writeback_only_before_the_patch():
+    from widgets import timeline_view
+
+    def hole_timeline(kernel):
+        return scenarios.memtoy_hole20g(kernel, "ext2", "lock", size=64 * MiB, partition=GiB,
+                                        ram=128 * MiB, sample=0.5)
+    app = App(hole_timeline, {"kernel": kernel_control("2.6.38")},
+              [lambda r: timeline_view(r.timeline)]).update()
+    assert app.views[0].numbers["written_gib"] == 0
+    app.controls["kernel"].value = "2.6.37"
+    v = app.views[0].numbers
+    assert v["written_gib"] > 0 and v["max_dirty_mib"] > 0
+    assert v["last_dirty_limit_mib"] < v["first_dirty_limit_mib"]     # mlocked pages left
+
+
+def test_app_follows_the_filesystem_control():
+    """2.6.37 mlock dirties the file either way; ext4 reserves every block at
+    ->page_mkwrite, ext2 allocates nothing until writeback."""
+    app = make_app()
+    app.controls["kernel"].value = "2.6.37"
+    assert app.result.file_blocks_kb == 64 * 1024
+    app.controls["fs"].value = "ext2"
+    assert app.result.fs == "ext2" and app.result.dirty_kb == 64 * 1024
+    assert app.result.file_blocks_kb == 0
