@@ -145,6 +145,15 @@ MODERN_NAMES = {
 }
 
 
+# The functions that mark a page dirty in a shared write fault (2.6.37's
+# do_wp_page without ->page_mkwrite; with it, and __do_fault; today), and the
+# ones that copy a page for COW (do_wp_page; __do_fault / do_cow_fault), under
+# each kernel's names: what a chapter looks for in a trace.
+DIRTYING = ("set_page_dirty_balance", "set_page_dirty", "fault_dirty_shared_page")
+COW_COPYING = ("cow_user_page", "copy_user_highpage",
+               MODERN_NAMES["cow_user_page"], MODERN_NAMES["copy_user_highpage"])
+
+
 def fname(kernel, name):
     """Return the kernel function name as the given kernel spells it."""
     if kernel.modern_names:

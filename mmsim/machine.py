@@ -25,7 +25,8 @@ from .mm.filemap import PG_DIRTY, PG_ERROR, PG_UPTODATE, PG_WRITEBACK
 from .mm.memory import zap_pte_range
 from .mm.page_alloc import AnonPages
 from .fs.fs_writeback import Flusher
-from .mm.page_writeback import WbResult, Writeback, filemap_check_errors, write_cache_pages
+from .mm.page_writeback import (HUNG_TASK_TIMEOUT, WbResult, Writeback, filemap_check_errors,
+                                write_cache_pages)
 from .mm.vmstat import VmStat
 from .process import File, Process
 from .trace import Trace
@@ -58,7 +59,7 @@ class Machine:
     """A computer running one simulated kernel version."""
 
     def __init__(self, kernel="6.18", ram=24 * GiB, profile="modern", seed=0, ncpus=4,
-                 hung_timeout=120.0):
+                 hung_timeout=HUNG_TASK_TIMEOUT):
         """hung_timeout: simulated seconds a throttled task may see no page
         reach the disk before mmsim.Hung is raised (kernel.hung_task_timeout_secs)."""
         self.kernel = kernels.get(kernel)

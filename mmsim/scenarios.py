@@ -26,6 +26,7 @@ from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, MS_SYNC, PA
                    PROT_READ, PROT_WRITE, RLIM_INFINITY)
 from .errors import EINVAL, Hung, Signal, error
 from .fs.proc import kpageflags
+from .mm.page_writeback import HUNG_TASK_TIMEOUT
 from .machine import Machine
 
 RW = PROT_READ | PROT_WRITE
@@ -78,7 +79,7 @@ class Hole20GResult:
 
 def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
                    partition=10 * GiB, ram=24 * GiB, profile="2010", sample=5.0,
-                   flags=False, hung_timeout=120.0):
+                   flags=False, hung_timeout=HUNG_TASK_TIMEOUT):
     """Michel's session: file hole20G shared; map; touch; then lock (or touch write).
 
     sample: seconds between timeline samples (None: no timeline). flags: keep
@@ -142,7 +143,7 @@ class MlockTiming:
 
 
 def shared_mlock(kernel="2.6.38", fs="ext2", size=6 * GiB, ram=8 * GiB, profile="2010",
-                 hung_timeout=120.0):
+                 hung_timeout=HUNG_TASK_TIMEOUT):
     """mlock a shared writable mapping of a fully allocated file that is not cached.
 
     functions counts the kernel functions the mlocking process ran.

@@ -29,6 +29,7 @@ MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 
 RATELIMIT_MAX = 1024           # mm/page-writeback.c: ratelimit_pages, at most 4 MiB
 RATELIMIT_EXCEEDED = 8         # balance_dirty_pages_ratelimited_nr once dirty_exceeded
 MAX_PAUSE = 0.2                # IO-less throttling (3.2+): at most HZ/5 per sleep
+HUNG_TASK_TIMEOUT = 120.0      # kernel.hung_task_timeout_secs, the default
 
 
 class WbResult:
@@ -108,7 +109,7 @@ class Writeback:
         self.dirty_background_ratio = 10      # vm.dirty_background_ratio
         self.dirty_expire = 30.0              # vm.dirty_expire_centisecs / 100
         self.dirty_writeback_interval = 5.0   # vm.dirty_writeback_centisecs / 100
-        self.hung_timeout = 120.0             # kernel.hung_task_timeout_secs
+        self.hung_timeout = HUNG_TASK_TIMEOUT
         self.dirty_exceeded = False           # bdi->dirty_exceeded
         self.last_written = 0.0               # last time a page reached the disk
         self._inflight = []                   # heap of (completion time, seq, mapping, pages)
