@@ -14,14 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._abi import (MAP_ANONYMOUS, PAGE_SHIFT, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
+from .fs.file import File
+from .fs.namei import path_lookup
+from .fs.open import do_truncate
 from .fs.proc import kpageflags, show_smap, task_mem
+from .fs.sync import vfs_fsync_range
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
 from .mm.msync import sys_msync
-from .mm.vma import MM, PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE, VMA
+from .mm.vma import MM, VMA
+from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE
 
 U64 = (1 << 64) - 1
 RLIM_MAX = U64          # RLIM_INFINITY inside the kernel
@@ -54,16 +59,6 @@ def loff(x, what="offset"):
     if v < 0 or v >= 1 << 63:
         raise error(EINVAL, f"{what} {v} out of range")
     return v
-
-
-@dataclass
-class File:
-    """An open file description (struct file)."""
-
-    inode: object
-    path: str
-    readable: bool
-    writable: bool
 
 
 @dataclass(frozen=True)
@@ -105,6 +100,8 @@ class Process:
         self.hung = None          # the Hung it is stuck with, until killed
         self.nr_dirtied = 0       # pages dirtied since the last balance_dirty_pages
         self.call_start = 0.0     # simulated time the current fault-in began
+        self.throttled = False    # asleep in balance_dirty_pages (TASK_UNINTERRUPTIBLE)
+        self.hung_check = None    # the hung-task detector's pending look at it
         self.minflt = 0
         self.majflt = 0
 
@@ -146,14 +143,14 @@ class Process:
         acc = flags & os.O_ACCMODE
         if acc == os.O_ACCMODE:
             raise error(EINVAL, "open: O_ACCMODE")
-        sb, name = self.machine.resolve(path)
+        sb, name = path_lookup(self.machine, path)
         if not name:
             raise error(EISDIR, path)
         if flags & os.O_CREAT and flags & os.O_EXCL and name in sb.inodes:
             raise error(EEXIST, path)
         inode = sb.lookup(name, create=bool(flags & os.O_CREAT))
         if flags & os.O_TRUNC and acc != os.O_RDONLY:
-            self.machine.do_truncate(inode, 0)
+            do_truncate(inode, 0)
         fd = 0
         while fd in self.files:
             fd += 1
@@ -173,7 +170,7 @@ class Process:
         length = loff(length, "length")
         if not f.writable:
             raise error(EINVAL, "ftruncate: fd not open for writing")
-        self.machine.do_truncate(f.inode, length)
+        do_truncate(f.inode, length)
 
     def fallocate(self, fd, mode, offset, length):
         """fallocate(2): preallocate unwritten extents, or punch a hole."""
@@ -188,7 +185,7 @@ class Process:
         """fsync(2): write back the file's dirty pages and report a writeback error."""
         self._live()
         f = self._file(fd)
-        self.machine.fsync_inode(self, f.inode, 0, None, "fsync")
+        vfs_fsync_range(self.machine, self, f.inode, 0, None, "fsync")
 
     # -- memory ------------------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0):

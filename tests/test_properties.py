@@ -23,8 +23,9 @@ from mmsim import (FALLOC_FL_KEEP_SIZE, GiB, MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKE
                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_ASYNC,
                    MS_INVALIDATE, MS_SYNC, MiB, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
-from mmsim.mm.filemap import PG_DIRTY, PG_UPTODATE, PG_WRITEBACK
-from mmsim.mm.vma import PTE_ANON, PTE_MLOCKED, PTE_PRESENT, PTE_ZERO, VM_LOCKED
+from mmsim.fs.super import iterate_inodes
+from mmsim.flags import (PG_DIRTY, PG_UPTODATE, PG_WRITEBACK, PTE_ANON, PTE_MLOCKED, PTE_PRESENT,
+                         PTE_ZERO, VM_LOCKED)
 
 PAGE = PAGE_SIZE
 U64 = (1 << 64) - 1
@@ -190,7 +191,7 @@ def check_accounting(w):
     assert vs.nr_anon_pages == m.anon.live()
     cached = dirty = writeback = 0
     file_mapcount = 0
-    for inode in m.all_inodes():
+    for inode in iterate_inodes(m):
         mp = inode.mapping
         n = len(mp.flags)
         up = (mp.flags[:n] & PG_UPTODATE) != 0
@@ -206,7 +207,7 @@ def check_accounting(w):
     assert vs.nr_file_pages == cached
     assert vs.nr_file_dirty == dirty
     # NR_WRITEBACK also counts the writes of pages truncated while in flight
-    assert writeback <= m.wb.nr_writeback(m.now)
+    assert writeback <= m.vmstat.nr_writeback
     anon_mapcount = m.anon.mapcount[:m.anon.n]
     assert (anon_mapcount >= 0).all()
     rss = 0
@@ -251,7 +252,7 @@ def check_mlock_counts(w):
                 for i in idx.tolist():
                     arr[i] = arr.get(i, 0) + 1
     assert (m.anon.mlock[:m.anon.n] == anon).all()
-    for inode in m.all_inodes():
+    for inode in iterate_inodes(m):
         want = files.get(id(inode), (inode, {}))[1]
         got = {int(i): int(inode.mapping.mlock[i])
                for i in np.flatnonzero(inode.mapping.mlock)}

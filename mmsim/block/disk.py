@@ -55,7 +55,3 @@ class Disk:
         if op == "write":
             self.data[slice(first, last + 1) if contiguous else blocks] = stamps
         return self.busy_until
-
-    def idle_at(self, t):
-        """Whether the queue is empty at time t."""
-        return self.busy_until <= t

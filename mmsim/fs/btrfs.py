@@ -6,7 +6,8 @@ because writeback writes the data somewhere new and frees the old extent.
 Simplified: no checksums, no metadata reservation, no compression.
 """
 
-from .super import MKWRITE_RESERVE, SuperBlock
+from ..flags import MKWRITE_RESERVE
+from .super import SuperBlock
 
 
 class Btrfs(SuperBlock):

@@ -5,7 +5,8 @@ only dirties the page; ENOSPC can only be met at writeback. Today's ext2
 uses filemap_page_mkwrite(), which still allocates nothing.
 """
 
-from .super import MKWRITE_GENERIC, MKWRITE_NONE, SuperBlock
+from ..flags import MKWRITE_GENERIC, MKWRITE_NONE
+from .super import SuperBlock
 
 
 class Ext2(SuperBlock):

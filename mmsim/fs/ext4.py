@@ -7,7 +7,8 @@ allocates the block at once. Either way ENOSPC is found at the fault and
 becomes SIGBUS. fallocate() preallocates unwritten extents.
 """
 
-from .super import MKWRITE_ALLOC, MKWRITE_RESERVE, SuperBlock
+from ..flags import MKWRITE_ALLOC, MKWRITE_RESERVE
+from .super import SuperBlock
 
 
 class Ext4(SuperBlock):

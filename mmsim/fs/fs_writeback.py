@@ -1,13 +1,19 @@
-"""The flusher thread of one disk (fs/fs-writeback.c: bdi_writeback_thread,
-wb_do_writeback, wb_writeback, wb_check_old_data_flush).
+"""The dirty inodes of one backing device and its flusher thread
+(fs/fs-writeback.c: __mark_inode_dirty, writeback_inodes_wb, wb_writeback,
+wb_check_old_data_flush, bdi_start_background_writeback,
+bdi_writeback_thread; today wb_workfn).
 
-It writes back in passes of MAX_WRITEBACK_PAGES (4 MiB), oldest dirty inode
-first: as background writeback while the dirty count is over the background
-threshold (woken by balance_dirty_pages), and every dirty_writeback_interval
-(5 s) as kupdate, for inodes dirty longer than dirty_expire (30 s). A pass
-that writes nothing (every page failed: ENOSPC) ends background writeback
-until the next wake-up, as wb_writeback bails out when it made no progress.
-Each pass is logged in the machine's trace as pid 0, op "background" or
+Every writeback pass goes through here: the flusher's and the one a 2.6.37
+task throttled in balance_dirty_pages does itself. A pass writes up to
+MAX_WRITEBACK_PAGES (4 MiB), oldest dirty inode first. The flusher runs as
+work on the machine's clock: woken for background writeback while the
+dirty count is over the background threshold, and every
+dirty_writeback_interval (5 s) as kupdate for inodes dirty longer than
+dirty_expire (30 s). It starts its next pass when the disk's queue has
+drained (a request queue that is full blocks the submitter). A pass that
+writes nothing (every page failed: ENOSPC) ends background writeback until
+the next wake-up, as wb_writeback bails out when it made no progress. Each
+pass is logged in the machine's trace as pid 0, op "background" or
 "kupdate" (the work's reason), one event per inode with its page offsets.
 """
 
@@ -15,78 +21,113 @@ from .._abi import PAGE_SIZE
 from ..kernels import fname
 from ..mm.page_writeback import MAX_WRITEBACK_PAGES, WbResult, write_cache_pages
 
+FAILED_PASS_BACKOFF = 1e-6     # a pass that only failed leaves the disk idle: step past it
 
-class Flusher:
-    """The per-disk writeback thread ("flush-8:16" in 2.6.37, kworker today)."""
+
+def mark_inode_dirty(m, inode):
+    """Note when the inode's first dirty page appeared (__mark_inode_dirty)."""
+    if inode.dirtied_when is None:
+        inode.dirtied_when = m.now
+
+
+class BdiWriteback:
+    """One disk's dirty inodes and its flusher ("flush-8:16" in 2.6.37, kworker today)."""
 
     def __init__(self, m, sb):
         self.m = m
         self.sb = sb
         self.background = False       # a background writeback work item is queued
-        self.time = 0.0               # how far the thread has run
-        self.next_kupdate = m.wb.dirty_writeback_interval
+        self.kupdate_due = False      # the periodic wake-up came
+        self.work = None              # the flusher's next run, while one is scheduled
+        self._schedule_kupdate(m.wb.dirty_writeback_interval)
 
-    def kick(self):
-        """Queue background writeback (bdi_start_background_writeback)."""
+    # -- what others call --------------------------------------------------------
+    def start_background_writeback(self):
+        """Queue background writeback and wake the flusher (bdi_start_background_writeback)."""
         self.background = True
+        self._wake()
 
-    def _dirty_inodes(self, older_than=None):
-        """The superblock's dirty inodes, oldest first (b_dirty / b_io)."""
+    def dirty_inodes(self, older_than=None):
+        """The filesystem's dirty inodes, oldest first (b_dirty / b_io)."""
         inodes = [i for i in self.sb.inodes.values()
                   if i.mapping.ndirty and i.dirtied_when is not None
                   and (older_than is None or i.dirtied_when <= older_than)]
         return sorted(inodes, key=lambda i: (i.dirtied_when, i.ino))
 
-    def _pass(self, at, older_than=None):
-        """One writeback pass of up to MAX_WRITEBACK_PAGES pages (writeback_inodes_wb)."""
-        res = WbResult(done=at)
-        left = MAX_WRITEBACK_PAGES
-        path = (fname(self.m.kernel, "bdi_writeback_thread"), "wb_writeback", "do_writepages")
-        op = "background" if older_than is None else "kupdate"
-        for inode in self._dirty_inodes(older_than):
+    def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None):
+        """Write back up to nr_to_write pages, oldest dirty inode first (writeback_inodes_wb).
+
+        The flusher's pass (proc None: logged as pid 0 under op, the work's
+        reason), and what a 2.6.37 task throttled in balance_dirty_pages
+        does itself (logged under its pid and op). No op: not logged.
+        older_than: only inodes dirtied by then (kupdate's expiry).
+        """
+        m = self.m
+        res = WbResult(done=m.now)
+        for inode in self.dirty_inodes(older_than):
             first = inode.mapping.writeback_index
-            r = write_cache_pages(self.m, inode, at, nr_to_write=left)
-            last = inode.mapping.writeback_index
-            lo, hi = (first, last) if first < last else (0, inode.npages)
-            self.m.trace.record(at, 0, op, path, lo * PAGE_SIZE, hi * PAGE_SIZE,
-                                r.written + r.failed)
+            r = write_cache_pages(m, inode, nr_to_write=nr_to_write - res.written - res.failed)
+            if proc is None and op is not None:
+                last = inode.mapping.writeback_index
+                lo, hi = (first, last) if first < last else (0, inode.npages)
+                m.trace.record(m.now, 0, op, self._thread_path, lo * PAGE_SIZE,
+                               hi * PAGE_SIZE, r.written + r.failed)
             res.add(r)
-            left -= r.written + r.failed
-            if left <= 0 or r.failed:
+            if res.written + res.failed >= nr_to_write or r.failed:
                 break
+        if proc is not None and op is not None and res.written + res.failed:
+            m.trace.record(m.now, proc.pid, op,
+                           (fname(m.kernel, "balance_dirty_pages"), "writeback_inodes_wb",
+                            "write_cache_pages"),
+                           0, 0, res.written + res.failed)
         return res
 
-    def run_until(self, t):
-        """Do the writeback this thread gets done before time t."""
-        m, disk = self.m, self.sb.disk
-        while True:
-            at = max(self.time, disk.busy_until)
-            if at >= t:
-                return
-            res = None
-            if self.background:
-                bg, _ = m.wb.global_dirty_limits()
-                if m.vmstat.nr_file_dirty > bg and self._dirty_inodes():
-                    res = self._pass(at)
-                    if res.written == 0:
-                        self.background = False
-                else:
+    # -- the flusher thread ----------------------------------------------------------
+    @property
+    def _thread_path(self):
+        return (fname(self.m.kernel, "bdi_writeback_thread"), "wb_writeback", "do_writepages")
+
+    def _wake(self):
+        """Run the flusher as soon as the disk's queue has drained, unless it is due already."""
+        if self.work is None:
+            at = max(self.m.now, self.sb.disk.busy_until)
+            self.work = self.m.clock.schedule(at, self._run)
+
+    def _schedule_kupdate(self, delay):
+        def tick():
+            self.kupdate_due = True
+            self._wake()
+        self.m.clock.schedule(self.m.now + delay, tick)
+
+    def _run(self):
+        """One step of wb_do_writeback: a background pass, or a kupdate pass, or sleep."""
+        self.work = None
+        m = self.m
+        res = None
+        if self.background:
+            bg, _ = m.wb.global_dirty_limits()
+            if m.vmstat.nr_file_dirty > bg and self.dirty_inodes():
+                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="background")
+                if res.written == 0:
                     self.background = False
-            if res is None and self.next_kupdate <= at:
-                expired = at - m.wb.dirty_expire
-                if self._dirty_inodes(expired):
-                    res = self._pass(at, older_than=expired)
-                    if res.written == 0:
-                        self.next_kupdate = at + m.wb.dirty_writeback_interval
-                else:
-                    self.next_kupdate = at + m.wb.dirty_writeback_interval
-                    continue
-            if res is None:
-                # asleep until the next kupdate tick or until t
-                self.time = min(t, self.next_kupdate) if not self.background else t
-                if self.time >= t:
-                    return
-                continue
-            # the next pass waits for the disk (at = busy_until); a pass that
-            # only failed leaves the disk idle, so step past it
-            self.time = at if res.written else at + 1e-6
+            else:
+                self.background = False
+        if res is None and self.kupdate_due:
+            expired = m.now - m.wb.dirty_expire
+            if self.dirty_inodes(expired):
+                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="kupdate",
+                                               older_than=expired)
+                if res.written == 0:
+                    self._kupdate_done()
+            else:
+                self._kupdate_done()
+        if res is not None and (self.background or self.kupdate_due):
+            at = max(m.now, self.sb.disk.busy_until)
+            if not res.written:
+                at = m.now + FAILED_PASS_BACKOFF
+            self.work = m.clock.schedule(at, self._run)
+
+    def _kupdate_done(self):
+        """Nothing (more) expired: sleep until the next periodic wake-up."""
+        self.kupdate_due = False
+        self._schedule_kupdate(self.m.wb.dirty_writeback_interval)

@@ -10,10 +10,7 @@ import numpy as np
 
 from .._abi import PAGE_SIZE
 from ..mm.filemap import AddressSpace
-
-HOLE = -1
-B_UNWRITTEN = 0x1     # extent allocated but flagged unwritten
-B_DELAY = 0x2         # delalloc reservation, no block yet
+from ..flags import HOLE
 
 
 class Inode:

@@ -6,10 +6,10 @@ Sizes in kB, as /proc prints them, as ints.
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..mm.vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_EXEC,
-                      VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD,
-                      VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
-from ..mm.filemap import PG_DIRTY, PG_WRITEBACK
+from ..flags import (PG_DIRTY, PG_WRITEBACK, PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO,
+                     VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
+                     VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+from .super import iterate_inodes
 
 KB = PAGE_SIZE // 1024
 PSS_SHIFT = 12
@@ -87,7 +87,7 @@ def meminfo(m):
     """Return /proc/meminfo in kB (fs/proc/meminfo.c), recounted from page state."""
     mlocked = m.anon.nr_mlocked()
     mapped = 0
-    for inode in m.all_inodes():
+    for inode in iterate_inodes(m):
         mp = inode.mapping
         n = len(mp.flags)
         mlocked += int(np.count_nonzero(mp.mlock[:n] > 0))

@@ -11,17 +11,22 @@ import numpy as np
 
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
-from ..mm.filemap import PG_MKWRITE
+from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
+                     PG_MKWRITE)
+from ..block.disk import Disk
+from ..mm.truncate import truncate_pagecache, truncate_pagecache_range
 from .balloc import BlockAllocator
-from .inode import B_DELAY, B_UNWRITTEN, HOLE, Inode
+from .fs_writeback import BdiWriteback
+from .inode import Inode
 
 MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
 
-# What ->page_mkwrite does, if the filesystem has one.
-MKWRITE_NONE = None          # no hook: the first write only dirties the page
-MKWRITE_GENERIC = "generic"  # filemap_page_mkwrite: dirty, no allocation
-MKWRITE_RESERVE = "reserve"  # delayed allocation: reserve space now
-MKWRITE_ALLOC = "alloc"      # allocate blocks now (ext4 nodelalloc)
+
+
+def iterate_inodes(m):
+    """Every inode of every mounted filesystem, shmem's included (iterate_supers)."""
+    for sb in list(m.mounts.values()) + [m.shm_mnt]:
+        yield from sb.inodes.values()
 
 
 class SuperBlock:
@@ -42,7 +47,10 @@ class SuperBlock:
                         + ",".join(sorted(unknown)))
         self.nblocks = int(size) // PAGE_SIZE
         self.balloc = BlockAllocator(self.nblocks)
-        self.disk = machine.new_disk(self.nblocks)
+        prof = machine.profile
+        self.disk = Disk(self.nblocks, prof.disk_bandwidth, prof.disk_seek)
+        # the backing device's writeback (shmem has none: noop_backing_dev_info)
+        self.bdi = None if self.shmem else BdiWriteback(machine, self)
         self.reserved = 0            # delalloc reservations, in blocks
         self.inodes = {}
         self._next_ino = 12
@@ -169,10 +177,10 @@ class SuperBlock:
             inode.mapping.flags[pg[:ok]] |= PG_MKWRITE
         return ok
 
-    def writepage(self, inode, pg):
+    def map_blocks(self, inode, pg):
         """Give dirty pages pg (sorted) blocks to be written to.
 
-        Stands for ->writepage/->writepages with the fs's get_block: turn
+        The get_block step of ->writepage/->writepages: turn
         delalloc reservations into blocks, allocate holes now if nothing
         reserved them (ext2, ext3: ENOSPC here means the page cannot be
         written), write copy-on-write filesystems somewhere new, and convert
@@ -205,6 +213,35 @@ class SuperBlock:
             convert = unwritten
         return written, convert
 
+    def submit_write(self, inode, pgs, convert, at):
+        """Write pages pgs (which map_blocks placed) to their blocks; return the completion time.
+
+        Stands for the I/O half of ->writepages (mpage_writepages /
+        block_write_full_page -> submit_bio). Unwritten extents in convert
+        become written (end_io's unwritten conversion, done here at submission).
+        """
+        done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
+        inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
+        return done
+
+    def readpages(self, inode, pgs):
+        """Read uncached pages pgs now (->readpages: mpage_readpages).
+
+        Holes and unwritten blocks read as zeros without I/O. Return
+        (stamps or None if all zeros, pages read from disk, completion time).
+        """
+        m = self.machine
+        blocks = inode.block[pgs]
+        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & B_UNWRITTEN) == 0)
+        nread = int(np.count_nonzero(on_disk))
+        if not nread:
+            return None, 0, m.now
+        wanted = blocks[on_disk]
+        done = self.disk.submit("read", wanted, m.now)
+        stamps = np.zeros(len(blocks), np.uint32)
+        stamps[on_disk] = self.disk.data[wanted]
+        return stamps, nread, done
+
     # -- file operations ------------------------------------------------------------
     def truncate(self, inode, size):
         """Set i_size; free blocks and reservations past it (ext2_truncate)."""
@@ -213,7 +250,7 @@ class SuperBlock:
         npages = -(-size // PAGE_SIZE)
         inode.resize(npages)
         if size < inode.size:
-            self.machine.truncate_pagecache(inode, npages)
+            truncate_pagecache(self.machine, inode, npages)
             self._release(inode, npages, len(inode.block))
         inode.size = size
 
@@ -256,7 +293,7 @@ class SuperBlock:
             last = min(last, inode.npages)
             # only whole pages are punched; partial ones are zeroed in place
             pfirst, plast = -(-offset // PAGE_SIZE), min(end // PAGE_SIZE, inode.npages)
-            self.machine.punch_pagecache(inode, offset, min(end, inode.size))
+            truncate_pagecache_range(self.machine, inode, offset, min(end, inode.size))
             if pfirst < plast:
                 self._release(inode, pfirst, plast)
             return

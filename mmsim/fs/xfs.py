@@ -9,7 +9,8 @@ data but leaves the extent unwritten: it reads back as zeros (xfstests 166,
 Dave Chinner in the thread).
 """
 
-from .super import MKWRITE_RESERVE, SuperBlock
+from ..flags import MKWRITE_RESERVE
+from .super import SuperBlock
 
 
 class Xfs(SuperBlock):

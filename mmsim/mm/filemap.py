@@ -8,13 +8,7 @@ cover the file's pages and grow with i_size.
 import numpy as np
 
 from ..contents import ZERO
-
-PG_UPTODATE = 0x01    # in the page cache and valid
-PG_DIRTY = 0x02
-PG_WRITEBACK = 0x04
-PG_MKWRITE = 0x08     # ->page_mkwrite prepared the page's buffers for writeback
-PG_ERROR = 0x10
-PG_REFERENCED = 0x20  # touched since it was last considered for reclaim
+from ..flags import PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
 
 
 class AddressSpace:

@@ -5,8 +5,8 @@ mm/memory.c make_pages_present).
 
 from ..errors import EAGAIN, EFAULT, ENOMEM
 from .memory import FaultResult, fault_range
-from .vma import (VM_ACCESS, VM_LOCKED, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYWRITE,
-                  VM_READ, VM_SHARED, VM_WRITE)
+from ..flags import (VM_ACCESS, VM_LOCKED, VM_LOCKONFAULT, VM_MAYREAD, VM_MAYWRITE, VM_READ,
+                     VM_SHARED, VM_WRITE)
 
 
 def check_vma_flags(vma, write, force):

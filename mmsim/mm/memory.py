@@ -29,13 +29,13 @@ import numpy as np
 
 from .._abi import PAGE_SIZE
 from ..errors import Signal
-from ..fs.inode import B_UNWRITTEN, HOLE
-from ..fs.super import MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE
+from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
+                     PG_REFERENCED, PG_UPTODATE, PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT,
+                     PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
 from ..kernels import fname
-from .filemap import PG_REFERENCED, PG_UPTODATE
-from .vmscan import alloc_pages
-from .vma import (PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT, PTE_WRITE, PTE_YOUNG,
-                  PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
+from ..fs.fs_writeback import mark_inode_dirty
+from .page_alloc import alloc_pages
+from .rmap import anon_vma_prepare
 
 P, W, D, Y, A, Z, L = (PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO,
                       PTE_MLOCKED)
@@ -106,9 +106,11 @@ def filemap_fault(m, proc, inode, pgs):
     """Bring file pages pgs into the page cache (mm/filemap.c: filemap_fault).
 
     A hole or an unwritten block reads as zeros without I/O (mpage_readpage
-    zero-fills); an allocated block is read from the disk (a major fault).
-    Simplified: no readahead window; pages read together are one request.
-    Return (pages zero-filled, pages read from disk, pages found cached, seconds).
+    zero-fills); an allocated block is read from the disk (a major fault),
+    by the filesystem's ->readpages. Simplified: no readahead window; pages
+    read together are one request. The task waits for free pages and for
+    its read on the clock. Return (pages zero-filled, pages read from disk,
+    pages found cached, seconds waited).
     """
     mapping = inode.mapping
     cached = (mapping.flags[pgs] & PG_UPTODATE) != 0
@@ -123,22 +125,13 @@ def filemap_fault(m, proc, inode, pgs):
     inode.last_used = m.now
     if nmiss == 0:
         return 0, 0, nhit, 0.0
+    t0 = m.now
     first = pgs.start if isinstance(pgs, slice) else int(pgs[0])
     last = pgs.stop if isinstance(pgs, slice) else int(pgs[-1]) + 1
-    waited = alloc_pages(m, proc, nmiss, protect=(inode, first, last))
-    blocks = inode.block[miss]
-    on_disk = (blocks != HOLE) & ((inode.bstate[miss] & B_UNWRITTEN) == 0)
-    nread = int(np.count_nonzero(on_disk))
-    stamps, seconds = None, waited
-    if nread:
-        disk = inode.sb.disk
-        m.flush_until(m.now)                 # writeback queued before us goes first
-        wanted = blocks[on_disk]
-        seconds = disk.submit("read", wanted, m.now + waited) - m.now
-        stamps = np.zeros(nmiss, np.uint32)
-        stamps[on_disk] = disk.data[wanted]
+    alloc_pages(m, proc, nmiss, protect=(inode, first, last))
+    stamps, nread, done = inode.sb.readpages(inode, miss)
     mapping.add(miss, stamps)
-    return nmiss - nread, nread, nhit, seconds
+    return nmiss - nread, nread, nhit, done - t0
 
 
 _PATHS = {}
@@ -233,7 +226,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 if kind == "shared":
                     pte[npsel] = P | W | D | Y
                     res.dirtied += inode.mapping.set_dirty(pgs)
-                    m.mark_inode_dirty(inode)
+                    mark_inode_dirty(m, inode)
                     tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "__do_fault")
                 else:
                     writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
@@ -277,7 +270,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             if vma.shared:
                 pte[filep] |= W | D | Y
                 res.dirtied += inode.mapping.set_dirty(pgs)
-                m.mark_inode_dirty(inode)
+                mark_inode_dirty(m, inode)
                 tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "do_wp_page")
                 account(("do_wp_page",) + tail, nfile, extra)
             else:
@@ -304,10 +297,10 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     The kernel handles a long range page by page while time passes: the
     flusher writes back, a task that dirties pages is throttled every
     ratelimit pages (balance_dirty_pages), reads queue behind writes. So a
-    range that may dirty or read pages goes in batches, with the clock,
-    the flusher and the throttle advanced in between; any other range goes
-    in one step. via names the get_user_pages() caller, which walks every
-    page (follow_page) and pays no trap.
+    range that may dirty or read pages goes in batches, with the clock run
+    between them; any other range goes in one step. via names the
+    get_user_pages() caller, which walks every page (follow_page) and pays
+    no trap.
     """
     inode = vma.inode
     dirties = (write and vma.shared and inode is not None
@@ -326,21 +319,36 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
             step = BATCH
         else:
             step = hi - i
+        t0 = m.now
         res = handle_mm_fault(m, proc, vma, i, min(hi, i + step), write, via)
         if via is not None:
             hits = res.done - sum(res.paths.values())
             if hits:
                 res.paths[walk] += hits
             res.seconds += res.done * m.profile.gup_present
-        m.charge(proc, res, op, vma.start + i * PAGE_SIZE,
-                 vma.start + (i + res.done) * PAGE_SIZE)
+        mm_account_fault(m, proc, res, op, t0, vma.start + i * PAGE_SIZE,
+                         vma.start + (i + res.done) * PAGE_SIZE)
         total.add(res)
         i += res.done
         if res.signal is not None:
             break
         if res.dirtied:
-            m.wb.balance_dirty_pages_ratelimited(proc, res.dirtied)
+            m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
     return total
+
+
+def mm_account_fault(m, proc, res, op, t0, start, end):
+    """Account faults that began at t0: count them, log their paths, spend their time.
+
+    mm/memory.c mm_account_fault counts min/maj faults per task; the trace
+    gets one event per kernel path; the task's clock runs to t0 + the
+    faults' cost (part of it may have passed already, waiting for pages or I/O).
+    """
+    for path, n in res.paths.items():
+        m.trace.record(t0, proc.pid, op, path, start, end, n)
+    proc.minflt += res.minflt
+    proc.majflt += res.majflt
+    m.clock.run_until(t0 + res.seconds)
 
 
 def _mkwrite_tail(m, sb, mkwrite, prof, caller):
@@ -370,8 +378,7 @@ def _new_anon(m, proc, vma, idx, data, n):
     """Give PTEs idx fresh anonymous frames holding data, zeros if None
     (page_add_new_anon_rmap); return the seconds the allocation waited."""
     waited = alloc_pages(m, proc, n, vma.start)
-    if vma.anon_vma is None:
-        vma.anon_vma = m.new_anon_vma()
+    anon_vma_prepare(m, vma)
     vma.ensure_pfn()[idx] = m.anon.alloc(n, data)
     return waited
 
@@ -466,28 +473,3 @@ def copy_page_range(m, src, dst):
     filep = np.flatnonzero(present & ((pte & (A | Z)) == 0))
     if len(filep):
         src.inode.mapping.mapcount[src.pgoff + filep] += 1
-
-
-def page_mkclean(m, inode, pgs):
-    """Write-protect and clean every PTE that maps file pages pgs (mm/rmap.c).
-
-    Called by clear_page_dirty_for_io before writeback, so the next store
-    to the page faults again and dirties it anew (Andrew Morton's point).
-    """
-    if len(pgs) == 0:
-        return
-    lo_pg, hi_pg = int(pgs[0]), int(pgs[-1]) + 1          # pgs is sorted
-    contiguous = hi_pg - lo_pg == len(pgs)
-    for vma in inode.mmaps:
-        if not vma.shared:
-            continue
-        first = max(lo_pg, vma.pgoff)
-        last = min(hi_pg, vma.pgoff + vma.npages)
-        if first >= last:
-            continue
-        if contiguous:
-            sel = slice(first - vma.pgoff, last - vma.pgoff)
-        else:
-            sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
-        bits = vma.pte[sel]
-        vma.pte[sel] = np.where((bits & (P | A)) == P, bits & ~np.uint8(W | D), bits)

@@ -12,7 +12,8 @@ from ..errors import EINVAL, ENOMEM, ENOSYS, EPERM, error
 from ..kernels import fname
 from .gup import populate_range, populate_vma
 from .memory import FaultResult, mlock_ptes
-from .vma import TASK_SIZE, VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT
+from .vma import TASK_SIZE
+from ..flags import VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT
 
 PAGE_MASK = ~((1 << PAGE_SHIFT) - 1)
 U64 = (1 << 64) - 1
@@ -49,16 +50,21 @@ def mlock_fixup(m, proc, vma, start, end, newflags, op):
     was, now = bool(old & VM_LOCKED), bool(newflags & VM_LOCKED)
     if was and not now:
         n = mlock_ptes(m, vma, 0, npages, False)        # munlock_vma_pages_range
-        m.charge_pages(proc, op, (fname(m.kernel, "munlock_vma_page"),), start, end, n,
-                       n * m.profile.munlock_page)
+        _account(m, proc, op, "munlock_vma_page", start, end, n, n * m.profile.munlock_page)
     elif now and not was and m.kernel.mlock_present_at_fixup:
         n = mlock_ptes(m, vma, 0, npages, True)         # mlock_vma_pages_range
-        m.charge_pages(proc, op, (fname(m.kernel, "mlock_vma_page"),), start, end, n, 0.0)
+        _account(m, proc, op, "mlock_vma_page", start, end, n, 0.0)
     vma.flags = newflags
     vma = mm.try_merge(vma)
     if now and not was and m.kernel.populate_in_fixup:
         return populate_vma(m, proc, vma, start, end, FaultResult(), op)
     return 0
+
+
+def _account(m, proc, op, function, start, end, pages, seconds):
+    """Log pages (un)mlocked outside a fault and spend their time."""
+    m.trace.record(m.now, proc.pid, op, (fname(m.kernel, function),), start, end, pages)
+    m.clock.run_until(m.now + seconds)
 
 
 def apply_vma_lock_flags(m, proc, start, length, flags, op):

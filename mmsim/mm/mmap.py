@@ -10,9 +10,10 @@ from ..errors import (EACCES, EAGAIN, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPE
 from .gup import populate_range
 from .memory import zap_pte_range
 from .mlock import can_do_mlock, page_align
-from .vma import (MMAP_MIN_ADDR, TASK_SIZE, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT,
-                  VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ,
-                  VM_SHARED, VM_WRITE, VMA)
+from .shmem import shmem_evict_inode, shmem_zero_setup
+from .vma import MMAP_MIN_ADDR, TASK_SIZE, VMA
+from ..flags import (VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
+                     VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
 
 # The flags MAP_SHARED_VALIDATE accepts (include/linux/mman.h LEGACY_MAP_MASK):
 # SHARED PRIVATE FIXED ANONYMOUS 32BIT ABOVE4G GROWSDOWN DENYWRITE EXECUTABLE
@@ -85,7 +86,7 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     else:
         if maptype == MAP_SHARED:
             vm_flags |= VM_SHARED | VM_MAYSHARE
-            file = m.shmem_file(length)
+            file = shmem_zero_setup(m, length)
             pgoff = 0
         elif maptype == MAP_PRIVATE:
             pgoff = addr >> PAGE_SHIFT
@@ -119,7 +120,7 @@ def do_munmap(m, proc, start, length):
         mm.remove(vma)
         inode = vma.inode
         if inode is not None and inode.sb.shmem and not inode.mmaps:
-            m.shmem_evict(inode)
+            shmem_evict_inode(inode)
 
 
 def sys_munmap(m, proc, start, length):

@@ -8,8 +8,8 @@ from .gup import populate_vma
 from .memory import FaultResult
 from .mlock import page_align
 from .mmap import calc_vm_prot_bits
-from .vma import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO,
-                  VM_ACCESS, VM_LOCKED, VM_SHARED, VM_WRITE)
+from ..flags import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_ACCESS, VM_LOCKED,
+                     VM_SHARED, VM_WRITE)
 
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000

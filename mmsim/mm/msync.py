@@ -2,8 +2,9 @@
 
 from .._abi import MS_ASYNC, MS_INVALIDATE, MS_SYNC, PAGE_SHIFT, PAGE_SIZE
 from ..errors import EBUSY, EINVAL, ENOMEM, error
+from ..fs.sync import vfs_fsync_range
 from .mlock import page_align
-from .vma import VM_LOCKED, VM_SHARED
+from ..flags import VM_LOCKED, VM_SHARED
 
 
 def sys_msync(m, proc, start, length, flags):
@@ -44,7 +45,7 @@ def sys_msync(m, proc, start, length, flags):
                 last = vma.pgoff + ((min(end, vma.end) - vma.start) >> PAGE_SHIFT)
             else:
                 first, last = 0, None
-            m.fsync_inode(proc, vma.inode, first, last, "msync")
+            vfs_fsync_range(m, proc, vma.inode, first, last, "msync")
         addr = vma.end
     if unmapped:
         raise error(ENOMEM, "msync: part of the range is not mapped")

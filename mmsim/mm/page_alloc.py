@@ -1,4 +1,10 @@
-"""Anonymous page frames (mm/page_alloc.c, the anon side of mm/rmap.c).
+"""Page allocation (mm/page_alloc.c): free pages, the slow path, anonymous frames.
+
+A fault that needs n new pages calls alloc_pages: if too few are free, the
+task reclaims page cache itself (direct reclaim, vmscan.py); while writes
+are in flight it waits for the next one to complete and tries again
+(reclaim_throttle today, congestion_wait in 2.6.37), and when nothing is
+left the OOM killer picks a victim (oom_kill.py).
 
 Anonymous pages are numbered like pfns: a VMA's page table holds the number.
 Per frame: how many PTEs map it (page_mapcount), its contents stamp and how
@@ -8,6 +14,37 @@ same state). Frame numbers are never reused, so the arrays only grow.
 """
 
 import numpy as np
+
+from .oom_kill import out_of_memory
+from .vmscan import shrink_page_cache
+
+
+def nr_free_pages(m):
+    """Pages no file or anonymous page uses (NR_FREE_PAGES)."""
+    vs = m.vmstat
+    return m.ram_pages - vs.nr_file_pages - vs.nr_anon_pages
+
+
+def alloc_pages(m, proc, n, addr=0, protect=None):
+    """Make room for n new pages (__alloc_pages_slowpath: direct reclaim, then OOM).
+
+    Waiting for a write in flight runs the clock to its completion (pages
+    under writeback become reclaimable when their I/O ends). Return the
+    seconds the task waited; the fault that asked pays them. protect is
+    passed to reclaim: the pages the fault itself is bringing in.
+    """
+    t0 = m.now
+    while nr_free_pages(m) < n:
+        short = n - nr_free_pages(m)
+        if shrink_page_cache(m, short, protect) >= short:
+            break
+        done = m.wb.next_completion()
+        if done is not None:
+            m.clock.run_until(done)
+            continue
+        if not out_of_memory(m, proc, addr):
+            break
+    return m.now - t0
 
 
 class AnonPages:

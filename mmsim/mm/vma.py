@@ -11,29 +11,8 @@ import bisect
 import numpy as np
 
 from .._abi import PAGE_SHIFT, PAGE_SIZE
+from ..flags import VM_LOCKED, VM_SHARED, VM_WRITE
 
-# include/linux/mm.h vm_flags
-VM_READ = 0x00000001
-VM_WRITE = 0x00000002
-VM_EXEC = 0x00000004
-VM_SHARED = 0x00000008
-VM_MAYREAD = 0x00000010
-VM_MAYWRITE = 0x00000020
-VM_MAYEXEC = 0x00000040
-VM_MAYSHARE = 0x00000080
-VM_LOCKED = 0x00002000
-VM_LOCKONFAULT = 0x00080000
-VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT
-VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
-
-# PTE bits, as the simulator keeps them
-PTE_PRESENT = 0x01
-PTE_WRITE = 0x02
-PTE_DIRTY = 0x04
-PTE_YOUNG = 0x08
-PTE_ANON = 0x10    # maps an anonymous frame (vma.pfn holds its number)
-PTE_ZERO = 0x20    # maps the shared zero page (read-only)
-PTE_MLOCKED = 0x40  # software bit: this mapping counts in its page's mlock count
 
 TASK_SIZE = 0x7FFFFFFFF000          # x86-64, 4-level page tables
 MMAP_BASE = 0x7FFFF7FFF000          # top of the mmap area (no ASLR: deterministic)

@@ -92,10 +92,12 @@ def test_ext2_refault_has_no_page_mkwrite_on_2_6_37():
 def test_nr_writeback_counts_pages_in_flight(kernel):
     m, p, fd, a = setup(kernel, profile="2010")
     p.touch(a, 1024 * PAGE, write=True)
-    m.wb.nr_writeback(m.now)
-    done = m.writeback_inodes(1024, m.now).done
-    assert m.wb.nr_writeback(m.now) == 1024
-    assert m.wb.nr_writeback(done) == 0
+    before = m.vmstat.nr_writeback
+    done = m.mounts["/data"].bdi.writeback_inodes_wb(1024).done
+    assert m.vmstat.nr_writeback == before + 1024
+    assert m.meminfo()["Writeback"] == m.vmstat.nr_writeback * 4
+    m.clock.run_until(done)
+    assert m.vmstat.nr_writeback == 0
 
 
 def test_writeback_enospc_cleans_the_page_and_loses_it_after_drop(kernel):
@@ -127,7 +129,7 @@ def test_writeback_enospc_cleans_the_page_and_loses_it_after_drop(kernel):
 def test_pages_carry_pg_writeback_until_their_write_completes(kernel):
     m, p, fd, a = setup(kernel, profile="2010")
     p.touch(a, 256 * PAGE, write=True)
-    res = m.writeback_inodes(256, m.now)
+    res = m.mounts["/data"].bdi.writeback_inodes_wb(256)
     f = p.pageflags(a, 256 * PAGE)
     assert f["writeback"].all() and not f["dirty"].any()
     assert m.meminfo()["Writeback"] == 256 * 4
@@ -141,20 +143,20 @@ def test_background_writeback_skips_a_page_redirtied_under_writeback(kernel):
     """write_cache_pages, WB_SYNC_NONE: a page under writeback is passed over."""
     m, p, fd, a = setup(kernel, profile="2010")
     p.touch(a, 8 * PAGE, write=True)
-    first = m.writeback_inodes(8, m.now)
+    first = m.mounts["/data"].bdi.writeback_inodes_wb(8)
     p.touch(a, 1 * PAGE, write=True)            # dirty again while its write is in flight
     f = p.pageflags(a, 8 * PAGE)
     assert f["dirty"][0] and f["writeback"][0]
-    again = m.writeback_inodes(8, m.now)
+    again = m.mounts["/data"].bdi.writeback_inodes_wb(8)
     assert again.written == 0                    # nothing else is dirty and not in flight
     m.sleep(first.done - m.now)
-    assert m.writeback_inodes(8, m.now).written == 1
+    assert m.mounts["/data"].bdi.writeback_inodes_wb(8).written == 1
 
 
 def test_fsync_writes_a_redirtied_page_again_and_waits(kernel):
     m, p, fd, a = setup(kernel, profile="2010")
     p.touch(a, 8 * PAGE, write=True)
-    m.writeback_inodes(8, m.now)
+    m.mounts["/data"].bdi.writeback_inodes_wb(8)
     p.write(a, b"second")
     p.fsync(fd)
     assert m.meminfo()["Dirty"] == 0 and m.meminfo()["Writeback"] == 0
@@ -168,7 +170,7 @@ def test_drop_caches_leaves_pages_under_writeback(kernel):
     m, p, fd, a = setup(kernel, profile="2010")
     p.touch(a, 64 * PAGE, write=True)
     p.munmap(a, 16 * MiB)
-    res = m.writeback_inodes(64, m.now)
+    res = m.mounts["/data"].bdi.writeback_inodes_wb(64)
     assert m.drop_caches() == 0
     m.sleep(res.done - m.now)
     assert m.drop_caches() == 64

@@ -94,7 +94,7 @@ def test_reclaim_waits_for_writeback_instead_of_killing(kernel):
     m.wb.dirty_ratio, m.wb.dirty_background_ratio = 100, 99   # no throttling, no flusher
     p.touch(a, 200 * MiB, write=True)
     p.munmap(a, 200 * MiB)
-    done = m.writeback_inodes(200 * MiB // 4096, m.now).done
+    done = m.mounts["/data"].bdi.writeback_inodes_wb(200 * MiB // 4096).done
     assert m.meminfo()["Writeback"] == 200 * 1024
     b = p.mmap(0, 150 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
     t0 = m.now

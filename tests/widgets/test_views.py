@@ -59,7 +59,7 @@ def test_timeline_view_numbers():
 def test_page_state_map_shows_pages_under_writeback():
     m, p, a = mapped("6.18")
     p.touch(a, 64 * PAGE, write=True)
-    m.writeback_inodes(64, m.now)               # submit the writes, do not wait
+    m.mounts["/data"].bdi.writeback_inodes_wb(64)               # submit the writes, do not wait
     v = page_state_map(kpageflags(m, p, a, 64 * PAGE))
     assert v.numbers["writeback"] == 64 and v.numbers["dirty"] == 0
     m.sleep(1)                                  # the disk has written them

@@ -1,0 +1,40 @@
+"""Dropping page-cache pages when a file shrinks or gets a hole (mm/truncate.c)."""
+
+from .._abi import PAGE_SHIFT, PAGE_SIZE
+from ..flags import PG_UPTODATE
+from .memory import zap_pte_range
+
+
+def truncate_pagecache(m, inode, npages):
+    """Unmap and drop every cached page from npages on (truncate_pagecache).
+
+    PTEs past the new end go away too, COWed private copies included, so
+    a later access gets SIGBUS.
+    """
+    for vma in inode.mmaps:
+        lo = max(npages - vma.pgoff, 0)
+        if lo < vma.npages:
+            zap_pte_range(m, vma, lo, vma.npages)
+    n = len(inode.mapping.flags)
+    if npages < n:
+        inode.mapping.remove(slice(npages, n))
+
+
+def truncate_pagecache_range(m, inode, start, end):
+    """Zero the cached bytes of [start, end) and drop the whole pages (truncate_pagecache_range)."""
+    first, last = start >> PAGE_SHIFT, -(-end // PAGE_SIZE)
+    mp = inode.mapping
+    for pg in {first, last - 1}:
+        page_start = pg * PAGE_SIZE
+        if pg < len(mp.flags) and mp.flags[pg] & PG_UPTODATE and (
+                start > page_start or end < page_start + PAGE_SIZE):
+            lo = max(start, page_start) - page_start
+            hi = min(end, page_start + PAGE_SIZE) - page_start
+            mp.data[pg] = m.contents.patch(mp.data[pg], lo, bytes(hi - lo))
+    wfirst, wlast = -(-start // PAGE_SIZE), end >> PAGE_SHIFT
+    if wfirst < wlast:
+        for vma in inode.mmaps:
+            lo, hi = max(wfirst - vma.pgoff, 0), min(wlast - vma.pgoff, vma.npages)
+            if lo < hi:
+                zap_pte_range(m, vma, lo, hi)
+        mp.remove(slice(wfirst, min(wlast, len(mp.flags))))
