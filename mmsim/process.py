@@ -19,12 +19,14 @@ from .fs.namei import path_lookup
 from .fs.open import do_truncate
 from .fs.proc import kpageflags, show_smap, task_mem
 from .fs.sync import vfs_fsync_range
+from .lib.proportions import PropLocal
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
 from .mm.msync import sys_msync
+from .mm.page_writeback import INIT_NR_DIRTIED_PAUSE
 from .mm.vma import MM, VMA
 from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE
 
@@ -99,8 +101,11 @@ class Process:
         self.alive = True
         self.hung = None          # the Hung it is stuck with, until killed
         self.nr_dirtied = 0       # pages dirtied since the last balance_dirty_pages
+        self.nr_dirtied_pause = INIT_NR_DIRTIED_PAUSE   # 3.2+: pages until it looks again
+        self.dirty_paused_when = 0.0                    # 3.2+: when its last pause ended
+        self.dirties = PropLocal(machine.wb.vm_dirties)  # 2.6.37: its share of dirtying
         self.call_start = 0.0     # simulated time the current fault-in began
-        self.throttled = False    # asleep in balance_dirty_pages (TASK_UNINTERRUPTIBLE)
+        self.throttled = None     # the disk it sleeps on in balance_dirty_pages (D state)
         self.hung_check = None    # the hung-task detector's pending look at it
         self.minflt = 0
         self.majflt = 0

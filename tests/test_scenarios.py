@@ -45,7 +45,11 @@ def test_lock_before_the_patch_hangs_with_the_partition_full(hole20g):
     assert r.hung.function == "balance_dirty_pages"
     assert r.free_blocks == 0
     assert r.file_blocks_kb * 1024 == pytest.approx(10 * GiB, rel=0.05)
-    assert r.hung.state["dirty_pages"] > r.hung.state["dirty_thresh"]
+    # stuck over its own limit on the disk: 2.6.37's bdi_thresh, at most 7/8
+    # of the global limit for a single heavy writer (task_dirty_limit)
+    st = r.hung.state
+    assert st["bdi_dirty_pages"] > st["bdi_thresh"]
+    assert st["bdi_thresh"] <= st["dirty_thresh"] * 7 // 8 + 1
     # it went through do_wp_page: the write fault dirtied the pages
     assert r.functions["do_wp_page"] >= 2_600_000
     assert r.pages_lost > 0          # failed writeback cleaned pages: data only in RAM

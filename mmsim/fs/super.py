@@ -15,6 +15,7 @@ from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MK
                      PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import truncate_pagecache, truncate_pagecache_range
+from ..mm.pagevec import count, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -109,10 +110,11 @@ class SuperBlock:
         return self.balloc.nfree - self.reserved
 
     def _reserve(self, inode, pg):
-        """Reserve one block for each page in pg (the caller checked the space)."""
+        """Reserve one block for each page of selection pg (the caller checked the space)."""
+        n = count(pg)
         inode.bstate[pg] |= B_DELAY
-        inode.nreserved += len(pg)
-        self.reserved += len(pg)
+        inode.nreserved += n
+        self.reserved += n
 
     def _goal_for(self, inode, first):
         """The block after the file's previous allocated page (ext2_find_near).
@@ -130,55 +132,63 @@ class SuperBlock:
         return self.goal
 
     def _allocate(self, inode, pg):
-        """Allocate blocks to pages pg (sorted), run by run near each run's goal.
+        """Allocate blocks to the pages of selection pg, run by run near each run's goal.
 
         Return how many leading pages of pg got a block (fewer on ENOSPC).
         """
-        if len(pg) == 0:
+        if isinstance(pg, slice):
+            runs = [(pg.start, pg.stop)]
+        elif len(pg) == 0:
             return 0
-        if int(pg[-1]) - int(pg[0]) + 1 == len(pg):
-            runs = [pg]
         else:
-            runs = np.split(pg, np.flatnonzero(np.diff(pg) != 1) + 1)
+            cuts = np.flatnonzero(np.diff(pg) != 1) + 1
+            starts = np.concatenate([[0], cuts])
+            ends = np.concatenate([cuts, [len(pg)]])
+            runs = [(int(pg[a]), int(pg[b - 1]) + 1) for a, b in zip(starts, ends)]
         done = 0
-        for run in runs:
-            blocks = self.balloc.alloc(len(run), self._goal_for(inode, int(run[0])))
+        for lo, hi in runs:
+            blocks = self.balloc.alloc(hi - lo, self._goal_for(inode, lo))
             got = len(blocks)
-            inode.block[run[:got]] = blocks
+            inode.block[lo:lo + got] = blocks
             inode.nblocks += got
             done += got
             if got:
                 self.goal = int(blocks[-1]) + 1
-            if got < len(run):
+            if got < hi - lo:
                 break
         return done
 
     # -- hooks called by mm/ ------------------------------------------------------
     def do_page_mkwrite(self, inode, pg):
-        """Run ->page_mkwrite for pages pg (in fault order); return how many succeeded.
+        """Run ->page_mkwrite for the pages of selection pg (in fault order).
 
-        Fewer than len(pg) means the next page got ENOSPC, which the fault
-        handler turns into SIGBUS (mm/memory.c: do_page_mkwrite,
-        VM_FAULT_SIGBUS). Callers only call this when page_mkwrite is not None.
+        Return how many succeeded: fewer than all means the next page got
+        ENOSPC, which the fault handler turns into SIGBUS (mm/memory.c:
+        do_page_mkwrite, VM_FAULT_SIGBUS). Callers only call this when
+        page_mkwrite is not None.
         """
         kind = self.page_mkwrite
-        ok = len(pg)
+        ok = count(pg)
         if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
             unreserved = (inode.bstate[pg] & B_DELAY) == 0
             need = unreserved if (self.cow and kind == MKWRITE_RESERVE) else \
                 unreserved & (inode.block[pg] == HOLE)
-            ok = int(np.searchsorted(np.cumsum(need), self.free_blocks(), side="right"))
-            take = pg[:ok][need[:ok]]
-            if kind == MKWRITE_RESERVE:
-                self._reserve(inode, take)
-            else:
-                self._allocate(inode, np.sort(take))
+            nneed = int(np.count_nonzero(need))
+            free = self.free_blocks()
+            if nneed > free:
+                ok = int(np.searchsorted(np.cumsum(need), free, side="right"))
+            if nneed:
+                take = subset(head(pg, ok), need[:ok])
+                if kind == MKWRITE_RESERVE:
+                    self._reserve(inode, take)
+                else:
+                    self._allocate(inode, take)
         if ok:
-            inode.mapping.flags[pg[:ok]] |= PG_MKWRITE
+            inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
 
     def map_blocks(self, inode, pg):
-        """Give dirty pages pg (sorted) blocks to be written to.
+        """Give dirty pages pg (a sorted selection) blocks to be written to.
 
         The get_block step of ->writepage/->writepages: turn
         delalloc reservations into blocks, allocate holes now if nothing
@@ -198,14 +208,16 @@ class SuperBlock:
             # a page dirtied without ->page_mkwrite has no reservation
         nres = int(np.count_nonzero(delayed))
         if nres:
-            inode.bstate[pg[delayed]] &= ~np.uint8(B_DELAY)
+            inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres
             self.reserved -= nres
-        need = pg[block[pg] == HOLE]
-        if len(need):
+        holes = block[pg] == HOLE
+        if holes.any():
             # reserved blocks are free in the bitmap: they allocate for sure
-            self._allocate(inode, need)
+            self._allocate(inode, subset(pg, holes))
         written = block[pg] != HOLE
+        if not self.has_fallocate():            # no unwritten extents to convert
+            return written, np.zeros(len(written), bool)
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)

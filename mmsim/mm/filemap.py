@@ -14,9 +14,10 @@ from ..flags import PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
 class AddressSpace:
     """One file's cached pages, as numpy arrays indexed by page offset."""
 
-    def __init__(self, vmstat, shmem=False, capacity=0):
+    def __init__(self, vmstat, shmem=False, capacity=0, bdi=None):
         self.vmstat = vmstat
         self.shmem = shmem
+        self.bdi = bdi            # the backing device's writeback state (None for shmem)
         self.flags = np.zeros(capacity, np.uint8)
         self.mapcount = np.zeros(capacity, np.int16)
         self.mlock = np.zeros(capacity, np.int16)
@@ -67,6 +68,7 @@ class AddressSpace:
             self.ndirty += newly
             if not self.shmem:
                 self.vmstat.nr_file_dirty += newly
+                self.bdi.nr_reclaimable += newly
         return newly
 
     def clear_dirty(self, idx):
@@ -76,6 +78,7 @@ class AddressSpace:
         self.ndirty -= n
         if not self.shmem:
             self.vmstat.nr_file_dirty -= n
+            self.bdi.nr_reclaimable -= n
         return n
 
     def remove(self, idx):
@@ -95,6 +98,7 @@ class AddressSpace:
             self.vmstat.nr_shmem -= n
         else:
             self.vmstat.nr_file_dirty -= dirty
+            self.bdi.nr_reclaimable -= dirty
         return n
 
     def mlock_add(self, idx, delta):
@@ -114,6 +118,8 @@ class AddressSpace:
     def next_dirty(self, start, n, skip_writeback=False):
         """Return up to n dirty page offsets from start on, wrapping once (cyclic writeback).
 
+        A slice when they are the n pages from start on, else an index array.
+
         skip_writeback leaves out pages still under writeback.
 
         Scans in growing windows, so that finding a few dirty pages in a
@@ -122,7 +128,7 @@ class AddressSpace:
         size = len(self.flags)
         mask = PG_DIRTY | PG_WRITEBACK if skip_writeback else PG_DIRTY
         if start + n <= size and ((self.flags[start:start + n] & mask) == PG_DIRTY).all():
-            return np.arange(start, start + n)
+            return slice(start, start + n)
         found, got = [], 0
         for lo, hi in ((start, size), (0, min(start, size))):
             window = max(4 * n, 4096)
