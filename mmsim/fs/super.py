@@ -122,6 +122,8 @@ class SuperBlock:
         Looks back from first in growing windows: the previous page is
         usually allocated, and a long file is never scanned whole.
         """
+        if first > 0 and inode.block[first - 1] >= 0:   # the usual case: right after it
+            return int(inode.block[first - 1]) + 1
         hi, window = first, 64
         while hi > 0:
             lo = max(0, hi - window)
@@ -198,7 +200,7 @@ class SuperBlock:
         Return (written mask over pg, convert mask over pg).
         """
         block = inode.block
-        delayed = (inode.bstate[pg] & B_DELAY) != 0
+        delayed = (inode.bstate[pg] & B_DELAY) != 0 if inode.nreserved else None
         if self.cow:
             old = block[pg]
             old = old[old >= 0]
@@ -206,7 +208,7 @@ class SuperBlock:
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
-        nres = int(np.count_nonzero(delayed))
+        nres = 0 if delayed is None else int(np.count_nonzero(delayed))
         if nres:
             inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres

@@ -61,8 +61,8 @@ class AddressSpace:
         idx: an index array or slice into the file's pages, all present.
         Return how many pages were newly dirtied (what the dirty throttle counts).
         """
-        was = self.flags[idx] & PG_DIRTY
-        newly = int(np.count_nonzero(was == 0))
+        flags = self.flags[idx]
+        newly = flags.size - int(np.count_nonzero(flags & PG_DIRTY))
         if newly:
             self.flags[idx] |= PG_DIRTY
             self.ndirty += newly

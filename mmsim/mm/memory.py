@@ -44,7 +44,7 @@ BATCH = 1024           # pages faulted between two looks at the disk (4 MiB)
 READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 
 
-@dataclass
+@dataclass(slots=True)
 class FaultResult:
     """What a range of faults did: pages per kernel path, cost, and counters."""
 
@@ -366,7 +366,10 @@ def mlock_ptes(m, vma, lo, hi, on):
     delta = 1 if on else -1
     if vma.pfn is None:                             # no anonymous page in this vma
         vma.inode.mapping.mlock_add(shift(sel, vma.pgoff + lo), delta)
-        pte[sel] = pte[sel] | L if on else pte[sel] & ~np.uint8(L)
+        if on:
+            pte[sel] |= L
+        else:
+            pte[sel] &= ~np.uint8(L)
         return n
     anon = (pte[sel] & A) != 0
     if anon.any():

@@ -40,9 +40,13 @@ def page_mkclean(inode, pgs):
             sel = slice(first - vma.pgoff, last - vma.pgoff)
         else:
             sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
-        bits = vma.pte[sel]
-        vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,
-                                bits & ~np.uint8(PTE_WRITE | PTE_DIRTY), bits)
+        if contiguous:
+            bits = vma.pte[sel]                     # a view: cleaned in place
+            bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= ~np.uint8(PTE_WRITE | PTE_DIRTY)
+        else:
+            bits = vma.pte[sel]
+            vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,
+                                    bits & ~np.uint8(PTE_WRITE | PTE_DIRTY), bits)
 
 
 def try_to_unmap(inode, pgs):
