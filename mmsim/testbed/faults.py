@@ -1,9 +1,8 @@
-"""Chapter 01's experiments: faults on fresh mappings, write-notify, minor and major faults."""
+"""Chapter 01's experiments: faults step by step, write-notify, the fault lab, the exercises' counts."""
 
 from .._abi import MAP_SHARED, PAGE_SIZE, PROT_READ
 from ..errors import EINVAL, error
-from . import (allocated_uncached, flag_counts, map_kind, new_machine, ordinal, sparse_file,
-               trace_paths)
+from . import allocated_uncached, flag_counts, map_kind, new_machine, ordinal, trace_paths
 
 ACCESSES = ("read", "write", "read, then write", "read, write, fsync, write")
 
@@ -13,8 +12,8 @@ def record_steps(m, p, addr, npages, steps):
 
     After each action, record the faults it took (minor and major, from
     getrusage), the mapping's page flags and their counts (flag_counts),
-    the kernel functions of the whole step, and the paths of its faults
-    after handle_mm_fault. Return one dict per step.
+    its Rss in kB, the kernel functions of the whole step, and the paths of
+    its faults after handle_mm_fault. Return one dict per step.
     """
     out = []
     for label, action in steps:
@@ -25,7 +24,8 @@ def record_steps(m, p, addr, npages, steps):
         flags = p.pageflags(addr, npages * PAGE_SIZE)
         out.append({"step": label, "faults": after.ru_minflt - before.ru_minflt,
                     "major": after.ru_majflt - before.ru_majflt, "flags": flags,
-                    **flag_counts(flags), "functions": m.trace.counts(),
+                    **flag_counts(flags), "rss_kb": p.smaps(addr)["Rss"],
+                    "functions": m.trace.counts(),
                     "paths": trace_paths(m.trace.query(op="touch"), after="handle_mm_fault")})
     return out
 
@@ -50,35 +50,6 @@ def write_notify_story(kernel="2.6.37", fs="ext4", kind="shared file", npages=16
         steps += [("fsync", lambda: p.fsync(fd)),
                   ("store again", lambda: store_every(p, a, npages, every))]
     return record_steps(m, p, a, npages, steps)
-
-
-READ_CASES = ("on disk, not cached", "in the page cache", "sparse: a hole")
-
-
-def read_costs(npages=256, fs="ext4", kernel="2.6.37"):
-    """Read npages of a file through a mapping three ways (READ_CASES).
-
-    The file is written and synced, so it has blocks, and dropped from the
-    page cache; it is then read twice, and a sparse file of the same size
-    once. Return {case: minflt, majflt, ms (simulated), last (the last
-    kernel function of each fault path)}.
-    """
-    m, p = new_machine(kernel, fs)
-    length = npages * PAGE_SIZE
-    full = allocated_uncached(m, p, "/data/full", length)
-    hole = sparse_file(p, "/data/sparse", length)
-    out = {}
-    for case, fd in zip(READ_CASES, (full, full, hole)):
-        a = p.mmap(0, length, PROT_READ, MAP_SHARED, fd, 0)
-        m.trace.clear()
-        before, t0 = p.getrusage(), m.now
-        p.touch(a, length)
-        after = p.getrusage()
-        out[case] = {"minflt": after.ru_minflt - before.ru_minflt,
-                     "majflt": after.ru_majflt - before.ru_majflt, "ms": 1000 * (m.now - t0),
-                     "last": [e.path[-1] for e in m.trace.query(op="touch")]}
-        p.munmap(a, length)
-    return out
 
 
 def fault_lab(kernel, fs, mapping, access, size):
