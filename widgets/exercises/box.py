@@ -34,7 +34,7 @@ class ExerciseBox(w.VBox):
 
     def _question_html(self):
         ex = self.exercise
-        return (f"<b>Exercise {ex.key}: {html.escape(ex.title)}</b> (seed {self.variant.seed})"
+        return (f"<b>Exercise {ex.key}: {html.escape(ex.title, quote=False)}</b> (seed {self.variant.seed})"
                 f"<br>{html.escape(self.variant.question, quote=False)}")
 
     def _form_words(self):
