@@ -18,8 +18,7 @@ class ExerciseBox(w.VBox):
         self.exercise = exercise
         self.variant = exercise.variant(seed)
         self.question = w.HTML(self._question_html())
-        self.box = w.Text(placeholder=f"your answer ({self._form_words()})",
-                          layout=w.Layout(width="260px"))
+        self.box = w.Text(placeholder="your answer", layout=w.Layout(width="260px"))
         self.check_button = w.Button(description="Check")
         self.reveal_button = w.Button(description="Reveal")
         self.seed = w.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
@@ -37,9 +36,6 @@ class ExerciseBox(w.VBox):
         return (f"<b>Exercise {ex.key}: {html.escape(ex.title, quote=False)}</b> (seed {self.variant.seed})"
                 f"<br>{html.escape(self.variant.question, quote=False)}")
 
-    def _form_words(self):
-        return ", ".join(self.variant.form.words()[:3])
-
     def _say(self, text, colour):
         self.message.value = f"<span style='color:{colour}'>{html.escape(text, quote=False)}</span>"
 
@@ -54,5 +50,4 @@ class ExerciseBox(w.VBox):
         self.variant = self.exercise.variant(change["new"])
         self.question.value = self._question_html()
         self.box.value = ""
-        self.box.placeholder = f"your answer ({self._form_words()})"
         self.message.value = ""

@@ -16,28 +16,21 @@ def _mapped(mapping):
     return f"{_PROT[prot]} and {_FLAGS[share]}"
 
 
-def _dirty_make(rng):
-    return {"kernel": rng.choice(["2.6.37", "2.6.38", "6.18"]),
-            "mapping": rng.choice(["shared, rw", "private, rw"]),
-            "mib": rng.choice([4, 8, 16, 32])}
+def _mlock_make(mappings):
+    """Draw a kernel, one of mappings and a size for a single mlock of a sparse ext4 file."""
+    def make(rng):
+        return {"kernel": rng.choice(["2.6.37", "2.6.38", "6.18"]), "mapping": rng.choice(mappings),
+                "mib": rng.choice([4, 8, 16, 32])}
+    return make
 
 
-def _dirty_ask(q):
-    return (f"On kernel {q['kernel']}, a process maps a sparse {q['mib']} MiB file on ext4 with "
-            f"{_mapped(q['mapping'])}, and mlocks all of it. What does /proc/meminfo show as "
-            f"Dirty right after the mlock?")
-
-
-def _anon_make(rng):
-    return {"kernel": rng.choice(["2.6.37", "2.6.38", "6.18"]),
-            "mapping": rng.choice(["shared, rw", "private, rw", "private, r"]),
-            "mib": rng.choice([4, 8, 16, 32])}
-
-
-def _anon_ask(q):
-    return (f"On kernel {q['kernel']}, a process maps a sparse {q['mib']} MiB file on ext4 with "
-            f"{_mapped(q['mapping'])}, and mlocks all of it. What does the mapping's "
-            f"'Anonymous:' line in /proc/PID/smaps show right after the mlock?")
+def _mlock_ask(what):
+    """The question of a single mlock, asking what a line of /proc shows after it."""
+    def ask(q):
+        return (f"On kernel {q['kernel']}, a process maps a sparse {q['mib']} MiB file on ext4 "
+                f"with {_mapped(q['mapping'])}, and mlocks all of it. What does {what} right "
+                f"after the mlock?")
+    return ask
 
 
 def _blocks_make(rng):
@@ -79,14 +72,17 @@ def _session_solve(q):
 
 EXERCISES = [
     Exercise(
-        "03", 1, "Dirty pages after mlock", _dirty_make, _dirty_ask,
+        "03", 1, "Dirty pages after mlock", _mlock_make(["shared, rw", "private, rw"]),
+        _mlock_ask("/proc/meminfo show as Dirty"),
         lambda q: mlock_once(q["kernel"], q["mapping"], size=q["mib"] * MiB)["Dirty"],
         kilobytes(),
         "Dirty counts file pages waiting for writeback. A write fault on a private mapping "
         "copies the page (the copy is anonymous memory); on a shared mapping it dirties the "
         "file's page. Which kernels make mlock write-fault a shared mapping?"),
     Exercise(
-        "03", 2, "Anonymous memory after mlock", _anon_make, _anon_ask,
+        "03", 2, "Anonymous memory after mlock",
+        _mlock_make(["shared, rw", "private, rw", "private, r"]),
+        _mlock_ask("the mapping's 'Anonymous:' line in /proc/PID/smaps show"),
         lambda q: mlock_once(q["kernel"], q["mapping"], size=q["mib"] * MiB)["Anonymous"],
         kilobytes(),
         "Anonymous pages in a file mapping are the private copies made by breaking COW. "
