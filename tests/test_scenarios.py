@@ -95,6 +95,30 @@ def test_large_shared_mlock_is_more_than_twice_as_fast_after_the_patch():
     assert before.disk["read_seeks"] > 100 * max(after.disk["read_seeks"], 1)
 
 
+def test_shared_mlock_timeline_samples_the_mlock_without_changing_it():
+    plain = scenarios.shared_mlock("2.6.37", size=256 * MiB, ram=342 * MiB)
+    sampled = scenarios.shared_mlock("2.6.37", size=256 * MiB, ram=342 * MiB, sample=0.5)
+    assert (sampled.seconds, sampled.disk, sampled.dirty_kb) == (plain.seconds, plain.disk, plain.dirty_kb)
+    assert plain.timeline == [] and sampled.meminfo["Dirty"] == sampled.dirty_kb
+    span = sampled.timeline[-1]["t"] - sampled.timeline[0]["t"]
+    assert len(sampled.timeline) >= 2 and sampled.seconds - 0.5 <= span <= sampled.seconds
+    assert sampled.timeline[-1]["write_bytes"] > sampled.timeline[0]["write_bytes"]
+
+
+SESSION = "file /data/hole20G shared\nmap hole20G\ntouch hole20G\nlock hole20G"
+
+
+def test_michels_session_prints_memtoy_and_reports_what_it_left():
+    small = dict(size=64 * MiB, partition=32 * MiB, ram=128 * MiB)
+    new = scenarios.michels_session("2.6.38", SESSION, **small)
+    assert "memtoy>lock hole20G" in new.transcript and "took" in new.transcript
+    assert (new.dirty_kb, new.mlocked_kb, new.file_mib, new.free_mib) == (0, 65536, 0, 32)
+    old = scenarios.michels_session("2.6.37", SESSION, **small)
+    assert "does not return: task stuck in balance_dirty_pages" in old.transcript
+    assert old.mlocked_kb == 0 and old.free_mib == 0 and old.file_mib == 32 and old.dirty_kb > 0
+    assert old.clock > new.clock
+
+
 @pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs"])
 @pytest.mark.parametrize("kernel", ["2.6.37", "2.6.38", "6.18"])
 @pytest.mark.parametrize("sync", ["msync", "fsync"])
