@@ -1,6 +1,6 @@
 """Chapter 04's experiments: dirty limits, kupdate, refaults after writeback, first stores, the >2x."""
 
-from .._abi import GiB, MiB, MS_SYNC, PROT_READ
+from .._abi import GiB, MiB, MS_SYNC, PAGE_SIZE, PROT_READ
 from ..scenarios import shared_mlock
 from . import LOCK_OK, map_file, new_machine
 
@@ -18,6 +18,12 @@ def peak_kb(timeline):
     return max(s["dirty_kb"] + s["writeback_kb"] for s in timeline)
 
 
+def settled_kb(timeline):
+    """The median Dirty + Writeback, in kB, over the second half of a timeline."""
+    later = sorted(s["dirty_kb"] + s["writeback_kb"] for s in timeline[len(timeline) // 2:])
+    return later[len(later) // 2]
+
+
 def own_writeback(m, p, since=None):
     """Pages the task p wrote back itself (write_cache_pages from balance_dirty_pages), from the trace."""
     return m.trace.counts(m.trace.query(pid=p.pid, since=since))["write_cache_pages"]
@@ -29,7 +35,10 @@ def dirty_limit_run(kernel, locked, ram=RAM, write=512 * MiB, sample=0.1):
 
     Return meminfo before B starts, B's simulated seconds, the timeline
     sampled every `sample` seconds during B's stores, its peak Dirty +
-    Writeback in kB, and the pages B wrote back itself.
+    Writeback in kB, the pages B wrote back itself, and at the end the
+    disk's share of recent writeout completions and B's limit on the disk
+    in kB (2.6.37's bdi_thresh: that share of the 20% limit, less 1/8 of it
+    for a task doing all the dirtying).
     """
     m, a = new_machine(kernel, FS, ram=ram, disk=DISK, caps=LOCK_OK)
     if locked:
@@ -40,8 +49,12 @@ def dirty_limit_run(kernel, locked, ram=RAM, write=512 * MiB, sample=0.1):
     _, y = map_file(b, "/data/out", write)
     m.record_timeline(sample)
     seconds = b.touch(y, write, write=True).seconds
+    bdi = m.mounts["/data"].bdi
+    num, den = bdi.completions.fraction()
+    _, thresh = m.wb.global_dirty_limits()
     return {"kernel": kernel, "locked": locked, "before": before, "seconds": seconds,
-            "timeline": m.timeline, "peak_kb": peak_kb(m.timeline), "own": own_writeback(m, b)}
+            "timeline": m.timeline, "peak_kb": peak_kb(m.timeline), "own": own_writeback(m, b),
+            "bdi_share": num / den, "bdi_thresh_kb": m.wb.bdi_thresh(b, bdi, thresh) * PAGE_SIZE // 1024}
 
 
 def kupdate_clean_time(mib, at, kernel="2.6.37", step=0.05):

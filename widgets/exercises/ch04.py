@@ -67,8 +67,11 @@ EXERCISES = [
     Exercise(
         "04", 1, "The dirty threshold, with part of the RAM locked", _limit_make, _limit_ask,
         _limit_solve, mebibytes(tolerance=0.05, decimals=1),
-        "vm.dirty_ratio is 20% of the dirtyable memory: free pages plus file pages that are not "
-        "mlocked. The throttled writer can overshoot by one ratelimit batch."),
+        "The ratios apply to the dirtyable memory: free pages plus file pages that are not "
+        "mlocked. 2.6.37 lets a writer run free up to halfway between the 10% and the 20% "
+        "threshold; above that it is held at its own limit on the disk, which on a freshly "
+        "booted machine is still below the halfway mark. It may overshoot by one ratelimit "
+        "batch (4 MiB)."),
     Exercise(
         "04", 2, "When does kupdate write?", _kupdate_make, _kupdate_ask,
         lambda q: kupdate_clean_time(q["mib"], q["at"]), seconds(tolerance=0.02),
