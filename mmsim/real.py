@@ -17,6 +17,10 @@ calls) and a ``RealProcess`` (the syscall surface: mmap, mlock, touch, smaps
 
     mmsim.real.run(experiment, memlock=(2 << 20, 2 << 20), caps=set())
 
+The calls return the simulator's result types (mmsim.results: TouchResult,
+PageFlags, Extent, Rusage; smaps and status dicts with the same keys); stat
+returns os.stat_result, whose field names the simulator's StatResult shares.
+
 Safety, so that nothing reaches the notebook or the machine:
 
 - every experiment runs in a forked child: a lock, a signal or a crash dies
