@@ -13,7 +13,7 @@ either:
     stat()         -> StatResult on the simulator, os.stat_result on the real
                       kernel: the same field names (st_size, st_blocks ...)
     smaps()        -> dicts with the keys SMAPS_FIELDS (those the kernel
-                      version shows: "Locked" since 2.6.25, "VmFlags" since 3.8)
+                      version shows: "Locked" since 2.6.38, "VmFlags" since 3.8)
     status()       -> a dict with the keys STATUS_FIELDS (RssAnon, RssFile,
                       RssShmem since 4.5)
     statfs()       -> os.statvfs_result on both
