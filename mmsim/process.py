@@ -9,7 +9,6 @@ negative length is a huge one.
 import operator
 import os
 import signal
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from .mm.msync import sys_msync
 from .mm.page_writeback import INIT_NR_DIRTIED_PAUSE
 from .mm.vma import MM, VMA
 from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE
+from .results import Rusage, TouchResult
 
 U64 = (1 << 64) - 1
 RLIM_MAX = U64          # RLIM_INFINITY inside the kernel
@@ -61,22 +61,6 @@ def loff(x, what="offset"):
     if v < 0 or v >= 1 << 63:
         raise error(EINVAL, f"{what} {v} out of range")
     return v
-
-
-@dataclass(frozen=True)
-class TouchResult:
-    """What touch() did: pages accessed and simulated seconds taken."""
-
-    pages: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Rusage:
-    """The fault counters of resource.getrusage."""
-
-    ru_minflt: int
-    ru_majflt: int
 
 
 class Process:
@@ -403,8 +387,9 @@ class Process:
     def pageflags(self, addr, length):
         """Per page of the range, what /proc/PID/pagemap and /proc/kpageflags tell.
 
-        A dict of boolean numpy arrays: present, anon, dirty, locked, writable
-        (fs/proc/task_mmu.c pagemap_read, fs/proc/page.c kpageflags_read).
+        Return a PageFlags (mmsim.results): a read-only mapping of the
+        kernel's flag names to boolean numpy arrays (fs/proc/task_mmu.c
+        pagemap_read, fs/proc/page.c kpageflags_read; see fs/proc.py kpageflags).
         """
         self._live(hung_ok=True)
         return kpageflags(self.machine, self, ulong(addr), ulong(length))

@@ -90,9 +90,13 @@ def allocated_uncached(m, p, path, size):
 
 
 def flag_counts(flags):
-    """Pages per flag of p.pageflags(...), and "writable+clean": writable PTEs to clean pages."""
+    """Pages per flag of p.pageflags(...), and "writable+clean": writable PTEs to clean pages.
+
+    Clean: neither PG_dirty ("dirty") nor the PTE's own dirty bit
+    ("pte_dirty", set by a store through an already writable PTE).
+    """
     n = {k: int(v.sum()) for k, v in flags.items()}
-    n["writable+clean"] = int((flags["writable"] & ~flags["dirty"]).sum())
+    n["writable+clean"] = int((flags["writable"] & ~(flags["dirty"] | flags["pte_dirty"])).sum())
     return n
 
 

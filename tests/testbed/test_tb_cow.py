@@ -48,7 +48,7 @@ def test_cow_lab_copies_while_the_child_maps_the_page_and_reuses_after():
                   64 * PAGE_SIZE)
     assert lab["outcomes"] == {"reuse": 64}
     lab = cow_lab("2.6.37", "ext4", "shared file", "read", "mlock", 16 * PAGE_SIZE)
-    assert lab["dirty_kb"] == 64 and lab["flags"]["locked"].all()
+    assert lab["dirty_kb"] == 64 and lab["flags"]["mlocked"].all()
     with pytest.raises(OSError) as e:
         cow_lab("2.6.37", "ext4", "shared file", "burnt", "store", PAGE_SIZE)
     assert e.value.errno == errno.EINVAL
