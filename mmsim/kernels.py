@@ -24,6 +24,10 @@ class Kernel:
     # fdf4c587a793 (2.6.38): FOLL_FORCE for any vma that is not PROT_NONE,
     # so a PROT_WRITE-only shared mapping can be read-faulted.
     populate_force: bool
+    # MAP_POPULATE's fault-in: 2.6.x make_pages_present() calls
+    # get_user_pages(..., write, force=0) (fdf4c587 changed only mlock's path);
+    # since __mm_populate (3.9) it shares mlock's, with FOLL_FORCE.
+    populate_mmap_force: bool
     # 2.6.37 faults pages in inside mlock_fixup(), vma by vma, under mmap_sem;
     # 53a7706d5ed8 (2.6.38) sets VM_LOCKED on the whole range first and
     # populates afterwards (do_mlock_pages, today __mm_populate).
@@ -48,6 +52,11 @@ class Kernel:
     generic_page_mkwrite: bool
     # fs/ext3 was removed in 4.3; ext3 file systems are mounted by ext4.
     has_ext3_driver: bool
+    # CONFIG_EXT4_USE_FOR_EXT2, what most distributions build today: the ext4
+    # driver mounts ext2 ("mounting ext2 file system using the ext4
+    # subsystem"), with ext4_page_mkwrite. fs/ext2 still exists (deprecated
+    # since 6.9); the simulator's mount option "ext2_driver" picks it.
+    ext4_mounts_ext2: bool
     # fs/proc/task_mmu.c show_smap_vma_flags: the VmFlags line, Linux 3.8
     # ("lf" for VM_LOCKONFAULT printed since 6.2).
     smaps_vmflags: bool
@@ -79,26 +88,29 @@ class Kernel:
 
 KERNELS = {
     "2.6.37": Kernel("2.6.37", populate_writes_shared=True, populate_force=False,
+                     populate_mmap_force=False,
                      populate_in_fixup=True, mlock_present_at_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
                      has_map_shared_validate=False, generic_page_mkwrite=False,
-                     has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
+                     ext4_mounts_ext2=False, has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
+                     populate_mmap_force=False,
                      populate_in_fixup=False, mlock_present_at_fixup=False, limit_skips_locked=False,
                      has_mlock2=False, default_memlock=64 * KiB,
                      has_map_shared_validate=False, generic_page_mkwrite=False,
-                     has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
+                     ext4_mounts_ext2=False, has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=True),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
+                   populate_mmap_force=True,
                    populate_in_fixup=False, mlock_present_at_fixup=True, limit_skips_locked=True,
                    has_mlock2=True, default_memlock=8 * MiB,
                    has_map_shared_validate=True, generic_page_mkwrite=True,
-                   has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
+                   ext4_mounts_ext2=True, has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
                    io_less_throttling=True, msync_syncs_range=True,
                    mprotect_populates_locked=True, modern_names=True,
                    hz=1000, sync_writeback_continues=True, has_punch_hole=True),

@@ -81,7 +81,7 @@ class Machine:
         if size < 16 * PAGE_SIZE:
             raise error(EINVAL, f"filesystem size {size} is too small")
         opts = [o for o in options.split(",") if o] if isinstance(options, str) else list(options)
-        sb = fs_type(fs, self.kernel)(self, path, size, opts)
+        sb = fs_type(fs, self.kernel, opts)(self, path, size, opts)
         self.mounts[path] = sb
         return sb
 

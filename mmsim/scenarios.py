@@ -70,8 +70,10 @@ class Hole20GResult:
 
 def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
                    partition=10 * GiB, ram=24 * GiB, profile="2010", sample=5.0,
-                   flags=False, hung_timeout=HUNG_TASK_TIMEOUT):
+                   flags=False, hung_timeout=HUNG_TASK_TIMEOUT, options=""):
     """Michel's session: file hole20G shared; map; touch; then lock (or touch write).
+
+    options: the partition's mount options (e.g. "ext2_driver" for fs/ext2 on 6.18).
 
     sample: seconds between timeline samples (None: no timeline). flags: keep
     the per-page kpageflags arrays (5,242,880 entries each at full size).
@@ -82,7 +84,7 @@ def memtoy_hole20g(kernel="2.6.38", fs="ext2", action="lock", size=20 * GiB,
     if action not in ("lock", "touch write"):
         raise error(EINVAL, f"action must be 'lock' or 'touch write', not {action!r}")
     m = Machine(kernel=kernel, ram=ram, profile=profile, hung_timeout=hung_timeout)
-    m.mkfs("/data", fs=fs, size=partition)
+    m.mkfs("/data", fs=fs, size=partition, options=options)
     p = m.spawn(memlock=UNLIMITED)
     fd = p.open("/data/hole20G", os.O_RDWR | os.O_CREAT)
     p.ftruncate(fd, size)

@@ -13,6 +13,7 @@ class Ext2(SuperBlock):
     """The second extended filesystem."""
 
     fstype = "ext2"
+    options_known = frozenset({"ext2_driver"})     # the simulator's: fs/ext2 on 6.18
 
     def mkwrite_kind(self):
         """fs/ext2/file.c ext2_file_mmap -> generic_file_mmap (mm/filemap.c)."""

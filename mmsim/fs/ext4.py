@@ -36,3 +36,17 @@ class Ext3OnExt4(Ext4):
     def has_fallocate(self):
         """ext4_fallocate returns EOPNOTSUPP for indirect-block (ext3) files."""
         return False
+
+
+class Ext2OnExt4(Ext3OnExt4):
+    """An ext2 filesystem mounted by the ext4 driver (CONFIG_EXT4_USE_FOR_EXT2).
+
+    ext4_page_mkwrite runs at the first store, with delayed allocation, so a
+    store into a hole on a full filesystem gets SIGBUS as on ext4 (measured
+    on Linux 6.18). Simplified: ext4 switches to allocating at the fault
+    when free space runs low (ext4_nonda_switch); the simulator keeps
+    reserving.
+    """
+
+    fstype = "ext2"
+    options_known = Ext4.options_known | {"ext2_driver"}

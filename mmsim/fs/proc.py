@@ -7,8 +7,9 @@ import numpy as np
 
 from .._abi import PAGE_SIZE
 from ..flags import (PG_DIRTY, PG_UPTODATE, PG_WRITEBACK, PTE_ANON, PTE_DIRTY, PTE_PRESENT,
-                     PTE_WRITE, PTE_ZERO, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC,
-                     VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+                     PTE_WRITE, PTE_ZERO, VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT,
+                     VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ,
+                     VM_SHARED, VM_WRITE)
 from ..results import PAGE_FLAGS, PageFlags
 from .super import iterate_inodes
 
@@ -17,7 +18,8 @@ PSS_SHIFT = 12
 
 VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
                 (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
-                (VM_MAYSHARE, "ms"), (VM_LOCKED, "lo"), (VM_LOCKONFAULT, "lf"))
+                (VM_MAYSHARE, "ms"), (VM_LOCKED, "lo"), (VM_LOCKONFAULT, "lf"),
+                (VM_ACCOUNT, "ac"), (VM_NORESERVE, "nr"))
 
 
 def page_state(m, vma):

@@ -18,7 +18,7 @@ class Xfs(SuperBlock):
 
     fstype = "xfs"
     unwritten_needs_mkwrite = True
-    mkwrite_fn = ("xfs_vm_page_mkwrite", "xfs_write_fault")
+    mkwrite_fn = ("xfs_vm_page_mkwrite", "xfs_filemap_page_mkwrite")
     punch_hole_on = ("2.6.38", "6.18")  # with FALLOC_FL_PUNCH_HOLE itself
 
     def mkwrite_kind(self):

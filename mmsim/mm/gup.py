@@ -42,6 +42,10 @@ def get_user_pages(m, proc, vma, lo, hi, write, force, via, op):
 def populate_flags(kernel, vma):
     """Return (write, force) for faulting a VMA in at mlock or MAP_POPULATE time.
 
+    A VM_LOCKED vma goes through mlock's path (__mlock_vma_pages_range,
+    today populate_vma_page_range); another is MAP_POPULATE's, which on
+    2.6.x is make_pages_present() and never forces.
+
     This is the patch of the thread. 2.6.37: write = VM_WRITE set, so shared
     writable mappings are write-faulted and every page dirtied. 5ecfda041e4b
     (2.6.38): write only for private writable mappings, to break COW; shared
@@ -52,7 +56,8 @@ def populate_flags(kernel, vma):
         write = bool(vma.flags & VM_WRITE)
     else:
         write = (vma.flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
-    force = kernel.populate_force and bool(vma.flags & VM_ACCESS)
+    may_force = kernel.populate_force if vma.flags & VM_LOCKED else kernel.populate_mmap_force
+    force = may_force and bool(vma.flags & VM_ACCESS)
     return write, force
 
 

@@ -107,7 +107,12 @@ def _path(m, via, *names):
     key = (m.kernel.version, via, names)
     path = _PATHS.get(key)
     if path is None:
-        entry = ("do_page_fault", "handle_mm_fault") if via is None else tuple(via) + ("handle_mm_fault",)
+        if via is not None:
+            entry = tuple(via) + ("handle_mm_fault",)
+        elif m.kernel.modern_names:     # arch/x86/mm/fault.c today
+            entry = ("exc_page_fault", "do_user_addr_fault", "handle_mm_fault")
+        else:
+            entry = ("do_page_fault", "handle_mm_fault")
         path = _PATHS[key] = tuple(fname(m.kernel, n) for n in entry + names)
     return path
 

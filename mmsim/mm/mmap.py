@@ -2,9 +2,9 @@
 mmap_region, do_munmap, vma_wants_writenotify).
 """
 
-from .._abi import (MAP_FIXED, MAP_LOCKED, MAP_POPULATE, MAP_PRIVATE,
-                    MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PAGE_SHIFT, PAGE_SIZE,
-                    PROT_EXEC, PROT_READ, PROT_WRITE)
+from .._abi import (MAP_FIXED, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE,
+                    MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PAGE_SHIFT,
+                    PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE)
 from ..errors import (EACCES, EAGAIN, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM,
                       error)
 from .gup import populate_range
@@ -12,8 +12,8 @@ from .memory import zap_pte_range
 from .mlock import can_do_mlock, page_align
 from .shmem import shmem_evict_inode, shmem_zero_setup
 from .vma import MMAP_MIN_ADDR, TASK_SIZE, VMA
-from ..flags import (VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
-                     VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+from ..flags import (VM_ACCOUNT, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD,
+                     VM_MAYSHARE, VM_MAYWRITE, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE)
 
 # The flags MAP_SHARED_VALIDATE accepts (include/linux/mman.h LEGACY_MAP_MASK):
 # SHARED PRIVATE FIXED ANONYMOUS 32BIT ABOVE4G GROWSDOWN DENYWRITE EXECUTABLE
@@ -27,6 +27,11 @@ def calc_vm_prot_bits(prot):
     """PROT_* to VM_* (include/linux/mman.h)."""
     return ((VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0)
             | (VM_EXEC if prot & PROT_EXEC else 0))
+
+
+def accountable_mapping(vm_flags):
+    """Whether a mapping is charged to overcommit: private and writable (accountable_mapping)."""
+    return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
 
 
 def do_mmap(m, proc, addr, length, prot, flags, file, offset):
@@ -92,6 +97,10 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
             pgoff = addr >> PAGE_SHIFT
         else:
             raise error(EINVAL, f"mmap: bad map type {maptype:#x}")
+    if flags & MAP_NORESERVE:
+        vm_flags |= VM_NORESERVE       # the default overcommit mode honours it
+    if accountable_mapping(vm_flags):
+        vm_flags |= VM_ACCOUNT
     # mmap_region: MAP_FIXED replaces what was there
     do_munmap(m, proc, addr, length)
     vma = VMA(addr, addr + length, vm_flags, file, pgoff)
@@ -99,7 +108,10 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     if vm_flags & VM_LOCKED:
         mm.locked_vm += length >> PAGE_SHIFT
     mm.try_merge(vma)
-    if (vm_flags & VM_LOCKED and not vm_flags & VM_LOCKONFAULT) or flags & MAP_POPULATE:
+    # MAP_NONBLOCK turns MAP_POPULATE into nothing (since 2.6.23; today's do_mmap:
+    # (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
+    populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
+    if (vm_flags & VM_LOCKED and not vm_flags & VM_LOCKONFAULT) or populate:
         populate_range(m, proc, addr, addr + length, True,
                        "mmap(MAP_LOCKED)" if vm_flags & VM_LOCKED else "mmap(MAP_POPULATE)")
     return addr

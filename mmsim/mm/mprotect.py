@@ -8,8 +8,8 @@ from .gup import populate_vma
 from .memory import FaultResult
 from .mlock import page_align
 from .mmap import calc_vm_prot_bits
-from ..flags import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_ACCESS, VM_LOCKED,
-                     VM_SHARED, VM_WRITE)
+from ..flags import (PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_ACCESS, VM_ACCOUNT,
+                     VM_LOCKED, VM_NORESERVE, VM_SHARED, VM_WRITE)
 
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000
@@ -60,6 +60,8 @@ def mprotect_fixup(m, proc, vma, start, end, newflags):
     exclusive anonymous PTEs writable at once, a simplification here).
     """
     mm = proc.mm
+    if newflags & VM_WRITE and not vma.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE):
+        newflags |= VM_ACCOUNT          # a private mapping made writable is charged now
     if newflags == vma.flags:
         return
     mm.split_at(start)

@@ -54,8 +54,9 @@ def test_no_page_mkwrite_full_fs_store_does_not_sigbus(make_machine, kernel, fs,
     fill_by_writeback(m, p, "/data/fill", 64)
     assert m.statfs("/data").f_bfree == 0
     fd, a = sparse_map(p, "/data/hole", 8 * PAGE)
-    if kernel == "6.18" and fs == "ext3":
-        # the ext4 driver mounts it (test_ext3_on_6_18...): ext4_page_mkwrite -> SIGBUS
+    if kernel == "6.18":
+        # the ext4 driver mounts both (test_ext3_on_6_18..., test_ext2_on_6_18...):
+        # ext4_page_mkwrite -> SIGBUS
         with pytest.raises(mmsim.Signal) as exc:
             p.touch(a, 8 * PAGE, write=True)
         assert exc.value.signo == signal.SIGBUS and exc.value.addr == a
@@ -66,6 +67,22 @@ def test_no_page_mkwrite_full_fs_store_does_not_sigbus(make_machine, kernel, fs,
     assert m.stat("/data/hole").st_blocks == 0
     # ENOSPC is only met at writeback, reported by fsync
     assert errno_of(p.fsync, fd) == errno.ENOSPC
+
+
+def test_ext2_on_6_18_is_mounted_by_ext4_unless_the_ext2_driver_is_asked_for(make_machine):
+    """CONFIG_EXT4_USE_FOR_EXT2: "mounting ext2 file system using the ext4 subsystem";
+    the simulator's ext2_driver option keeps fs/ext2 (filemap_page_mkwrite, no allocation)."""
+    m = make_machine(kernel="6.18", fs="ext2")
+    assert m.mounts["/data"].mkwrite_name() == "ext4_page_mkwrite"
+    old = make_machine(kernel="6.18", fs="ext2", options="ext2_driver")
+    assert old.mounts["/data"].mkwrite_name() == "filemap_page_mkwrite"
+    for k in ("2.6.37", "2.6.38"):
+        assert make_machine(kernel=k, fs="ext2").mounts["/data"].page_mkwrite is None
+    same = make_machine(kernel="2.6.37", fs="ext2", options="ext2_driver")   # fs/ext2 anyway
+    assert same.mounts["/data"].page_mkwrite is None
+    with pytest.raises(OSError) as e:
+        make_machine(kernel="2.6.37", fs="ext2", options="nodelalloc")
+    assert e.value.errno == errno.EINVAL
 
 
 def test_ext3_on_6_18_is_ext4_and_sigbuses_when_full(make_machine, kernel, sparse_map):
@@ -84,7 +101,7 @@ def test_ext3_on_6_18_is_ext4_and_sigbuses_when_full(make_machine, kernel, spars
 
 
 def test_ext2_first_store_allocates_nothing(make_machine, kernel, sparse_map):
-    m, p = small_fs(make_machine, "ext2")
+    m, p = small_fs(make_machine, "ext2", options="ext2_driver")
     fd, a = sparse_map(p, "/data/f", 8 * PAGE)
     bfree = m.statfs("/data").f_bfree
     p.touch(a, 8 * PAGE, write=True)
@@ -295,7 +312,7 @@ def test_unknown_fs_type_enodev(kernel):
     assert m.mounts == {}
 
 
-@pytest.mark.parametrize("fs,option", [("ext4", "bogus"), ("ext2", "nodelalloc"),
+@pytest.mark.parametrize("fs,option", [("ext4", "bogus"), ("ext2", "ext2_driver,bogus"),
                                        ("xfs", "delalloc,frobnicate")])
 def test_unknown_mount_option_einval(kernel, fs, option):
     m = mmsim.Machine(kernel=kernel)

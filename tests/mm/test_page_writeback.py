@@ -105,7 +105,7 @@ def test_writeback_enospc_cleans_the_page_and_loses_it_after_drop(kernel):
     cleaned with PG_error, fsync reports ENOSPC, the data only lives in RAM.
     2.6.37's fsync stops at that page (write_cache_pages); today's goes on."""
     m = mmsim.Machine(kernel=kernel)
-    m.mkfs("/data", fs="ext2", size=64 * PAGE)
+    m.mkfs("/data", fs="ext2", size=64 * PAGE, options="ext2_driver")
     p = m.spawn()
     fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
     p.ftruncate(fd, 80 * PAGE)
