@@ -1,0 +1,366 @@
+"""The kernel's own mm selftests, ported: tools/testing/selftests/mm/ of
+torvalds/linux (tools/testing/selftests/vm/ before 6.3).
+
+/proc/self/pagemap's present bit and /proc/kpageflags' UNEVICTABLE bit are
+p.pageflags()'s "present" and "locked" (PG_mlocked: an mlocked page is the
+unevictable one); /proc/self/maps and smaps are p.smaps().
+
+Not expressible here: MAP_DROPPABLE (mlock2-tests' droppable cases);
+vmsplice, io_uring fixed buffers and the gup_test pins (cow.c's GUP cases);
+swap, THP and hugetlb (cow.c's swapped-out, THP and hugetlb runs, mkdirty's
+THP cases); memfd_create (cow.c's memfd run); ptrace writes through
+/proc/self/mem, mbind migration and UFFDIO_COPY (mkdirty.c's ways of setting a
+PTE dirty in a read-only vma: only the state they lead to is checked).
+"""
+
+import random
+import signal
+
+import pytest
+
+import mmsim
+from mmsim import (MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MCL_CURRENT,
+                   MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC, PROT_NONE, PROT_READ,
+                   PROT_WRITE, RLIMIT_MEMLOCK)
+
+from peer_support import (EAGAIN, EEXIST, PAGE, RELEASES, errno_of, machine, malloc,
+                          needs_noreplace, new_file, vma_of, vmlck_kb)
+
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+
+
+def sigsegv(fn, *args):
+    with pytest.raises(mmsim.Signal) as exc:
+        fn(*args)
+    return exc.value.signo == signal.SIGSEGV
+
+
+# -- mlock2-tests.c ------------------------------------------------------------------------------
+
+def vmflag(p, addr, flag):
+    return flag in p.smaps(addr)["VmFlags"].split()
+
+
+def lock_check(p, addr):
+    """lock_check(): both pages present and unevictable, the vma "lo", Rss == Size."""
+    pf = p.pageflags(addr, 2 * PAGE)
+    s = p.smaps(addr)
+    return (pf["present"].all() and pf["locked"].all() and vmflag(p, addr, "lo")
+            and vmflag(p, addr + PAGE, "lo") and s["Rss"] == s["Size"])
+
+
+def unlock_lock_check(p, addr):
+    """unlock_lock_check(): no page unevictable, no "lo" on either page."""
+    return (not p.pageflags(addr, 2 * PAGE)["locked"].any()
+            and not vmflag(p, addr, "lo") and not vmflag(p, addr + PAGE, "lo"))
+
+
+def is_vma_lock_on_fault(p, addr):
+    """is_vma_lock_on_fault(): the vma is "lo" and not all of it is resident."""
+    s = p.smaps(addr)
+    return vmflag(p, addr, "lo") and s["Rss"] < s["Size"]
+
+
+def onfault_check(p, addr):
+    """onfault_check(): nothing present; one store makes page 1, only, present
+    and unevictable; the vma is lock-on-fault."""
+    pf = p.pageflags(addr, 2 * PAGE)
+    if pf["present"].any():
+        return False
+    p.write(addr, b"a")
+    pf = p.pageflags(addr, 2 * PAGE)
+    return (bool(pf["present"][0]) and not pf["present"][1] and bool(pf["locked"][0])
+            and is_vma_lock_on_fault(p, addr) and is_vma_lock_on_fault(p, addr + PAGE))
+
+
+def unlock_onfault_check(p, addr):
+    """unlock_onfault_check(): page 1 no longer unevictable, the vma not lock-on-fault."""
+    return (not p.pageflags(addr, PAGE)["locked"][0]
+            and not is_vma_lock_on_fault(p, addr) and not is_vma_lock_on_fault(p, addr + PAGE))
+
+
+def _two_pages():
+    p = machine("6.18", fs=None).spawn(memlock=(1 << 30, 1 << 30))
+    return p, p.mmap(0, 2 * PAGE, RW, ANON)
+
+
+def test_mlock2_tests_test_mlock_lock():
+    """mlock2-tests.c test_mlock_lock: mlock2(0) of two private anonymous pages
+    locks and populates both; munlock undoes it."""
+    p, addr = _two_pages()
+    p.mlock2(addr, 2 * PAGE, 0)
+    assert lock_check(p, addr)
+    p.munlock(addr, 2 * PAGE)
+    assert unlock_lock_check(p, addr)
+
+
+def test_mlock2_tests_test_mlock_onfault():
+    """mlock2-tests.c test_mlock_onfault: mlock2(MLOCK_ONFAULT) populates nothing;
+    a fault locks the page it brings in; munlock undoes it."""
+    p, addr = _two_pages()
+    p.mlock2(addr, 2 * PAGE, MLOCK_ONFAULT)
+    assert onfault_check(p, addr)
+    p.munlock(addr, 2 * PAGE)
+    assert unlock_onfault_check(p, addr)
+
+
+def test_mlock2_tests_test_lock_onfault_of_present():
+    """mlock2-tests.c test_lock_onfault_of_present: a page present before
+    mlock2(MLOCK_ONFAULT) is locked at once; the vma is lock-on-fault."""
+    p, addr = _two_pages()
+    p.write(addr, b"a")
+    p.mlock2(addr, 2 * PAGE, MLOCK_ONFAULT)
+    assert p.pageflags(addr, PAGE)["locked"][0]
+    assert is_vma_lock_on_fault(p, addr) and is_vma_lock_on_fault(p, addr + PAGE)
+
+
+def test_mlock2_tests_test_munlockall():
+    """mlock2-tests.c test_munlockall (test_munlockall0 and 1 today):
+    mlockall(MCL_CURRENT) locks, munlockall unlocks; mlockall(MCL_CURRENT |
+    MCL_ONFAULT) locks on fault; mlockall(MCL_CURRENT | MCL_FUTURE) populates."""
+    p, addr = _two_pages()
+    p.mlockall(MCL_CURRENT)
+    assert lock_check(p, addr)
+    p.munlockall()
+    assert unlock_lock_check(p, addr)
+    p.munmap(addr, 2 * PAGE)
+    addr = p.mmap(0, 2 * PAGE, RW, ANON)
+    p.mlockall(MCL_CURRENT | MCL_ONFAULT)
+    assert onfault_check(p, addr)
+    p.munlockall()
+    assert unlock_onfault_check(p, addr)
+    p.mlockall(MCL_CURRENT | MCL_FUTURE)
+    assert lock_check(p, addr)
+    p.munlockall()
+    assert unlock_lock_check(p, addr)
+
+
+def _vma_management(p, call_mlock):
+    addr = p.mmap(0, 3 * PAGE, RW, ANON)
+    if call_mlock:
+        p.mlock2(addr, 3 * PAGE, MLOCK_ONFAULT)
+    areas = [vma_of(p, addr + i * PAGE) for i in range(3)]
+    assert areas[0] == areas[1] == areas[2]          # one vma to start with
+    p.munlock(addr + PAGE, PAGE)
+    areas = [vma_of(p, addr + i * PAGE) for i in range(3)]
+    assert len(set(areas)) == 3                       # split in three
+    p.munlock(addr, 3 * PAGE)
+    areas = [vma_of(p, addr + i * PAGE) for i in range(3)]
+    assert areas[0] == areas[1] == areas[2]          # merged again
+
+
+def test_mlock2_tests_test_vma_management():
+    """mlock2-tests.c test_vma_management(true): mlock2(MLOCK_ONFAULT) of 3 pages,
+    munlock of the middle one splits the vma in three, munlock of all merges it."""
+    p = machine("6.18", fs=None).spawn(memlock=(1 << 30, 1 << 30))
+    _vma_management(p, True)
+
+
+def test_mlock2_tests_test_mlockall():
+    """mlock2-tests.c test_mlockall(test_vma_management): the same after
+    mlockall(MCL_CURRENT | MCL_ONFAULT | MCL_FUTURE), the new mapping locked by
+    MCL_FUTURE."""
+    p = machine("6.18", fs=None).spawn(memlock=(1 << 30, 1 << 30))
+    p.mlockall(MCL_CURRENT | MCL_ONFAULT | MCL_FUTURE)
+    _vma_management(p, False)
+    p.munlockall()
+
+
+# -- mlock-random-test.c ---------------------------------------------------------------------------
+
+CHUNK_UNIT = 128 * 1024
+MLOCK_RLIMIT_SIZE = CHUNK_UNIT * 2
+TEST_LOOP = 100
+
+
+def _random_tester(seed):
+    """set_cap_limits(MLOCK_RLIMIT_SIZE): no capabilities, RLIMIT_MEMLOCK 256 KiB;
+    srand(time(NULL)) becomes a seeded generator."""
+    p = machine("6.18", fs=None).spawn(memlock=(MLOCK_RLIMIT_SIZE, MLOCK_RLIMIT_SIZE))
+    return p, random.Random(seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mlock_random_test_mlock_within_limit(seed):
+    """mlock-random-test.c test_mlock_within_limit: 100 random mlock() /
+    mlock2(MLOCK_ONFAULT) calls inside a 128 KiB malloc()ed chunk all succeed,
+    and VmLck ends at most PAGE_ALIGN(128 KiB) + one page."""
+    p, rng = _random_tester(seed)
+    alloc = CHUNK_UNIT
+    buf = malloc(p, alloc)
+    assert p.getrlimit(RLIMIT_MEMLOCK)[0] >= alloc
+    for _ in range(TEST_LOOP):
+        lock_size = rng.randrange(alloc)
+        start = rng.randrange(alloc - lock_size)
+        if rng.randrange(2):
+            p.mlock(buf + start, lock_size)
+        else:
+            p.mlock2(buf + start, lock_size, MLOCK_ONFAULT)
+    page_size = PAGE     # smaps MMUPageSize
+    assert vmlck_kb(p) * 1024 <= -(-alloc // page_size) * page_size + page_size
+    p.munlock(buf, alloc)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mlock_random_test_mlock_outof_limit(seed):
+    """mlock-random-test.c test_mlock_outof_limit: in a 384 KiB chunk, 100 random
+    mlock() / mlock2(MLOCK_ONFAULT) calls of at least the 256 KiB limit all fail,
+    and VmLck does not move."""
+    p, rng = _random_tester(seed)
+    alloc = CHUNK_UNIT * 3
+    buf = malloc(p, alloc)
+    limit = p.getrlimit(RLIMIT_MEMLOCK)[0]
+    old = vmlck_kb(p)
+    for _ in range(TEST_LOOP):
+        is_mlock = rng.randrange(2)
+        lock_size = rng.randrange(alloc - limit) + limit
+        start = rng.randrange(alloc - lock_size)
+        with pytest.raises(OSError):
+            if is_mlock:
+                p.mlock(buf + start, lock_size)
+            else:
+                p.mlock2(buf + start, lock_size, MLOCK_ONFAULT)
+    assert vmlck_kb(p) == old
+
+
+# -- on-fault-limit.c ------------------------------------------------------------------------------
+
+def test_on_fault_limit_test_limit():
+    """on-fault-limit.c test_limit: after mlockall(MCL_ONFAULT | MCL_FUTURE), an
+    unprivileged mmap of twice RLIMIT_MEMLOCK with MAP_POPULATE fails (EAGAIN:
+    MCL_ONFAULT still counts the whole mapping against the limit)."""
+    p = machine("6.18", fs=None).spawn()
+    soft, hard = p.getrlimit(RLIMIT_MEMLOCK)
+    p.mlockall(MCL_ONFAULT | MCL_FUTURE)
+    assert errno_of(p.mmap, 0, 2 * hard, RW, ANON | MAP_POPULATE) == EAGAIN
+    assert p.smaps() == [] and vmlck_kb(p) == 0
+    p.munlockall()
+
+
+# -- map_populate.c ----------------------------------------------------------------------------------
+
+MAGIC, BAD = (0xdeadbabe).to_bytes(8, "little"), (0x22222BAD).to_bytes(8, "little")
+
+
+@pytest.mark.parametrize("kernel", RELEASES)
+def test_map_populate(kernel):
+    """map_populate.c: a 4 KiB file holds 0xdeadbabe (stored through a shared
+    mapping, msync'ed); a forked child maps it MAP_PRIVATE | MAP_POPULATE and
+    sees it; the parent stores 0x22222BAD through its shared mapping and
+    msyncs; the child still reads 0xdeadbabe: MAP_POPULATE broke COW."""
+    m = machine(kernel)
+    parent = m.spawn()
+    fd = new_file(parent, "/mnt/tmpfile", 4096)
+    smap = parent.mmap(0, 4096, RW, MAP_SHARED, fd, 0)
+    parent.write(smap, MAGIC)
+    parent.msync(smap, 4096, MS_SYNC)
+    child = parent.fork()
+    cmap = child.mmap(0, 4096, RW, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+    assert child.read(cmap, 8) == MAGIC, "MAP_PRIVATE | MAP_POPULATE changed file"
+    parent.write(smap, BAD)
+    parent.msync(smap, 4096, MS_SYNC)
+    assert child.read(cmap, 8) != BAD, "MAP_POPULATE COW private page"
+    assert child.read(cmap, 8) == MAGIC, "The mapping state"
+
+
+# -- map_fixed_noreplace.c -----------------------------------------------------------------------------
+
+@needs_noreplace
+def test_map_fixed_noreplace():
+    """map_fixed_noreplace.c: with a 3-page mapping at base + 1 page, the 5-page
+    range at base, a page inside it, overlaps of its end and start all fail
+    with EEXIST; pages adjacent at either end succeed; base unmaps whole."""
+    p = machine("6.18", fs=None).spawn()
+    flags = ANON | mmsim.MAP_FIXED_NOREPLACE
+    base = p.mmap(0, 5 * PAGE, PROT_NONE, ANON)
+    p.munmap(base, 5 * PAGE)
+    assert p.mmap(base, 5 * PAGE, PROT_NONE, flags) == base
+    p.munmap(base, 5 * PAGE)
+    assert p.mmap(base + PAGE, 3 * PAGE, PROT_NONE, flags) == base + PAGE
+    for addr, npages in ((base, 5), (base + 2 * PAGE, 1), (base + 3 * PAGE, 2), (base, 2)):
+        assert errno_of(p.mmap, addr, npages * PAGE, PROT_NONE, flags) == EEXIST
+    assert p.mmap(base, PAGE, PROT_NONE, flags) == base
+    assert p.mmap(base + 4 * PAGE, PAGE, PROT_NONE, flags) == base + 4 * PAGE
+    p.munmap(base, 5 * PAGE)
+    assert p.smaps() == []
+
+
+# -- cow.c: the anonymous and fork cases on a base page ----------------------------------------------------
+
+def _base_page(p):
+    """do_run_with_base_page(swapout=false): one populated private anonymous page."""
+    mem = p.mmap(0, PAGE, RW, ANON)
+    p.write(mem, b"\x01" * PAGE)
+    return mem
+
+
+@pytest.mark.parametrize("kernel", RELEASES)
+@pytest.mark.parametrize("do_mprotect", [False, True],
+                         ids=["Basic COW after fork()",
+                              "Basic COW after fork() with mprotect() optimization"])
+def test_cow_test_cow_in_parent(kernel, do_mprotect):
+    """cow.c anon_test_cases "Basic COW after fork()" and "... with mprotect()
+    optimization" (do_test_cow_in_parent with child_memcmp_fn), with a base
+    page: the child's copy of the page does not see the parent's memset(0xff),
+    mprotect(PROT_READ) + mprotect(PROT_READ | PROT_WRITE) first or not."""
+    p = machine(kernel, fs=None).spawn()
+    mem = _base_page(p)
+    child = p.fork()
+    old = child.read(mem, PAGE)
+    if do_mprotect:
+        p.mprotect(mem, PAGE, PROT_READ)
+        p.mprotect(mem, PAGE, RW)
+    p.write(mem, b"\xff" * PAGE)
+    assert child.read(mem, PAGE) == old, "Leak from parent into child"
+    assert p.read(mem, PAGE) == b"\xff" * PAGE
+
+
+@pytest.mark.parametrize("kernel", RELEASES)
+def test_cow_run_with_zeropage_test_cow(kernel):
+    """cow.c non_anon_test_cases "Basic COW" ... with shared zeropage: two
+    private anonymous pages read (both the shared zero page); memset(0xff) of
+    one leaves the other zero."""
+    p = machine(kernel, fs=None).spawn()
+    mem = p.mmap(0, PAGE, RW, ANON)
+    smem = p.mmap(0, PAGE, PROT_READ, ANON)
+    p.read(mem, 1) + p.read(smem, 1)
+    old = p.read(smem, PAGE)
+    p.write(mem, b"\xff" * PAGE)
+    assert p.read(smem, PAGE) == old == bytes(PAGE), "Other mapping not modified"
+
+
+@pytest.mark.parametrize("fs", ["ext4", "xfs", "btrfs"])
+def test_cow_run_with_tmpfile_test_cow(fs):
+    """cow.c non_anon_test_cases "Basic COW" ... with tmpfile: a one-page file
+    (fallocate), mapped MAP_PRIVATE read-write and MAP_SHARED read-only, both
+    read; memset(0xff) of the private one leaves the shared one (the page
+    cache) unmodified."""
+    m = machine("6.18", fs=fs)
+    p = m.spawn()
+    fd = new_file(p, "/mnt/tmpfile")
+    p.fallocate(fd, 0, 0, PAGE)
+    mem = p.mmap(0, PAGE, RW, MAP_PRIVATE, fd, 0)
+    smem = p.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    p.read(mem, 1) + p.read(smem, 1)
+    old = p.read(smem, PAGE)
+    p.write(mem, b"\xff" * PAGE)
+    assert p.read(smem, PAGE) == old, "Other mapping not modified"
+
+
+# -- mkdirty.c --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel", RELEASES)
+def test_mkdirty_test_page_migration(kernel):
+    """mkdirty.c test_page_migration, without the mbind(): a page populated and
+    dirtied, then made PROT_READ: its PTE may stay dirty but must not be
+    writable; do_test_write_sigsegv: a store raises SIGSEGV and the page is
+    not modified."""
+    p = machine(kernel, fs=None).spawn()
+    mem = p.mmap(0, PAGE, RW, ANON)
+    p.write(mem, b"\x01" * PAGE)
+    p.mprotect(mem, PAGE, PROT_READ)
+    assert not p.pageflags(mem, PAGE)["writable"][0]
+    orig = p.read(mem, 1)
+    assert sigsegv(p.write, mem, bytes([orig[0] + 1]))
+    assert p.read(mem, 1) == orig, "SIGSEGV generated, page not modified"
