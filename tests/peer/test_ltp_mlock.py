@@ -346,7 +346,7 @@ def test_mlockall02_einval(kernel, flags):
     assert errno_of(p.mlockall, flags) == EINVAL
 
 
-# -- munlockall01.c -------------------------------------------------------------------------------
+# -- munlockall01.c ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_munlockall01(kernel):

@@ -89,7 +89,7 @@ def test_mmap01_after_remount(fs):
     assert p.read(addr, PAGE) == STRING + bytes(PAGE - len(STRING))
 
 
-# -- mmap02.c, mmap03.c: read-only and exec-only mappings of a filled file ------------------------
+# -- mmap02.c, mmap03.c: read-only and exec-only mappings of a filled file ---------------------
 
 @needs_pwrite
 @pytest.mark.parametrize("kernel", RELEASES)
@@ -125,7 +125,7 @@ def test_mmap03(kernel):
     child.munmap(addr, PAGE)
 
 
-# -- mmap04.c: permissions in /proc/self/maps ---------------------------------------------------
+# -- mmap04.c: permissions in /proc/self/maps --------------------------------------------------
 
 MMAP04 = [
     (PROT_NONE, ANON, "---p"), (PROT_NONE, MAP_ANONYMOUS | MAP_SHARED, "---s"),
@@ -162,7 +162,7 @@ def test_mmap04(prot, flags, perms):
     p.munmap(addr1, 2 * PAGE)
 
 
-# -- mmap05.c, mmap13.c: signals -------------------------------------------------------------------
+# -- mmap05.c, mmap13.c: signals ---------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_mmap05(kernel):
@@ -243,7 +243,7 @@ def test_mmap20():
         == EOPNOTSUPP
 
 
-# -- mmap09.c: ftruncate of a mapped file ----------------------------------------------------------
+# -- mmap09.c: ftruncate of a mapped file ------------------------------------------------------
 
 MAPSIZE = 64 * 1024
 
@@ -264,7 +264,7 @@ def test_mmap09(kernel, newsize):
     p.munmap(maddr, MAPSIZE)
 
 
-# -- mmap10.c: map, fork, unmap --------------------------------------------------------------------
+# -- mmap10.c: map, fork, unmap ----------------------------------------------------------------
 
 SIZE10 = 5 * 1024 * 1024
 
@@ -287,7 +287,7 @@ def test_mmap10_anon(kernel):
     assert p.smaps() == []
 
 
-# -- mmap12.c: MAP_POPULATE ------------------------------------------------------------------------
+# -- mmap12.c: MAP_POPULATE --------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_mmap12(kernel):
@@ -302,7 +302,7 @@ def test_mmap12(kernel):
     p.munmap(addr, 1 << 20)
 
 
-# -- mmap14.c: MAP_LOCKED ---------------------------------------------------------------------------
+# -- mmap14.c: MAP_LOCKED ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_mmap14(kernel):
@@ -316,7 +316,7 @@ def test_mmap14(kernel):
     p.munmap(addr, 1 << 20)
 
 
-# -- mmap17.c: MAP_FIXED_NOREPLACE -------------------------------------------------------------------
+# -- mmap17.c: MAP_FIXED_NOREPLACE -------------------------------------------------------------
 
 @needs_noreplace
 def test_mmap17():
@@ -331,7 +331,7 @@ def test_mmap17():
                     MAP_PRIVATE | mmsim.MAP_FIXED_NOREPLACE, fd2, 0) == EEXIST
 
 
-# -- mmap19.c: remapping two files at each other's address ---------------------------------------
+# -- mmap19.c: remapping two files at each other's address -------------------------------------
 
 @needs_pwrite
 @pytest.mark.parametrize("kernel", RELEASES)
@@ -355,7 +355,7 @@ def test_mmap19(kernel):
     assert p.read(new1, len(str1)) == str1 and p.read(new2, len(str2)) == str2
 
 
-# -- mmap21.c: a child writes a shared file mapping, the parent reads the file ---------------------
+# -- mmap21.c: a child writes a shared file mapping, the parent reads the file -----------------
 
 @needs_pread
 @pytest.mark.parametrize("fs", FILESYSTEMS)
@@ -377,7 +377,7 @@ def test_mmap21(fs):
     p.munmap(data, size)
 
 
-# -- munmap01.c, munmap03.c ----------------------------------------------------------------------------
+# -- munmap01.c, munmap03.c --------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 @pytest.mark.parametrize("partial", [False, True],

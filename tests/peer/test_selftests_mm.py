@@ -36,7 +36,7 @@ def sigsegv(fn, *args):
     return exc.value.signo == signal.SIGSEGV
 
 
-# -- mlock2-tests.c ------------------------------------------------------------------------------
+# -- mlock2-tests.c ----------------------------------------------------------------------------
 
 def vmflag(p, addr, flag):
     return flag in p.smaps(addr)["VmFlags"].split()
@@ -167,7 +167,7 @@ def test_mlock2_tests_test_mlockall():
     p.munlockall()
 
 
-# -- mlock-random-test.c ---------------------------------------------------------------------------
+# -- mlock-random-test.c -----------------------------------------------------------------------
 
 CHUNK_UNIT = 128 * 1024
 MLOCK_RLIMIT_SIZE = CHUNK_UNIT * 2
@@ -224,7 +224,7 @@ def test_mlock_random_test_mlock_outof_limit(seed):
     assert vmlck_kb(p) == old
 
 
-# -- on-fault-limit.c ------------------------------------------------------------------------------
+# -- on-fault-limit.c --------------------------------------------------------------------------
 
 def test_on_fault_limit_test_limit():
     """on-fault-limit.c test_limit: after mlockall(MCL_ONFAULT | MCL_FUTURE), an
@@ -238,7 +238,7 @@ def test_on_fault_limit_test_limit():
     p.munlockall()
 
 
-# -- map_populate.c ----------------------------------------------------------------------------------
+# -- map_populate.c ----------------------------------------------------------------------------
 
 MAGIC, BAD = (0xdeadbabe).to_bytes(8, "little"), (0x22222BAD).to_bytes(8, "little")
 
@@ -264,7 +264,7 @@ def test_map_populate(kernel):
     assert child.read(cmap, 8) == MAGIC, "The mapping state"
 
 
-# -- map_fixed_noreplace.c -----------------------------------------------------------------------------
+# -- map_fixed_noreplace.c ---------------------------------------------------------------------
 
 @needs_noreplace
 def test_map_fixed_noreplace():
@@ -286,7 +286,7 @@ def test_map_fixed_noreplace():
     assert p.smaps() == []
 
 
-# -- cow.c: the anonymous and fork cases on a base page ----------------------------------------------------
+# -- cow.c: the anonymous and fork cases on a base page ----------------------------------------
 
 def _base_page(p):
     """do_run_with_base_page(swapout=false): one populated private anonymous page."""
@@ -348,7 +348,7 @@ def test_cow_run_with_tmpfile_test_cow(fs):
     assert p.read(smem, PAGE) == old, "Other mapping not modified"
 
 
-# -- mkdirty.c --------------------------------------------------------------------------------------------
+# -- mkdirty.c ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_mkdirty_test_page_migration(kernel):
