@@ -61,7 +61,7 @@ def mlock_fixup(m, proc, vma, start, end, newflags, op):
         n = mlock_ptes(m, vma, 0, npages, True)         # mlock_vma_pages_range
         _account(m, proc, op, "mlock_vma_page", start, end, n, 0.0)
     vma.flags = newflags
-    vma = mm.try_merge(vma)
+    vma = mm.try_merge(vma, m.kernel)
     if now and not was and m.kernel.populate_in_fixup:
         return populate_vma(m, proc, vma, start, end, FaultResult(), op)
     return 0

@@ -98,7 +98,7 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     mm.insert(vma)
     if vm_flags & VM_LOCKED:
         mm.locked_vm += length >> PAGE_SHIFT
-    mm.try_merge(vma)
+    mm.try_merge(vma, k)
     if (vm_flags & VM_LOCKED and not vm_flags & VM_LOCKONFAULT) or flags & MAP_POPULATE:
         populate_range(m, proc, addr, addr + length, True,
                        "mmap(MAP_LOCKED)" if vm_flags & VM_LOCKED else "mmap(MAP_POPULATE)")

@@ -19,9 +19,9 @@ import signal
 import pytest
 
 import mmsim
-from mmsim import (MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MCL_CURRENT,
-                   MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC, PROT_NONE, PROT_READ,
-                   PROT_WRITE, RLIMIT_MEMLOCK)
+from mmsim import (MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE,
+                   MAP_SHARED, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC,
+                   PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, RLIMIT_MEMLOCK)
 
 from peer_support import (EAGAIN, EEXIST, PAGE, RELEASES, errno_of, machine, malloc,
                           needs_noreplace, new_file, vma_of, vmlck_kb)
@@ -364,3 +364,97 @@ def test_mkdirty_test_page_migration(kernel):
     orig = p.read(mem, 1)
     assert sigsegv(p.write, mem, bytes([orig[0] + 1]))
     assert p.read(mem, 1) == orig, "SIGSEGV generated, page not modified"
+
+
+# -- merge.c: vma merges around faulted, unfaulted and forked vmas ---------------------------
+
+def _carveout(kernel="6.18"):
+    """FIXTURE_SETUP(merge): a 30-page PROT_NONE region to map over."""
+    p = machine(kernel, fs=None).spawn()
+    return p, p.mmap(0, 30 * PAGE, PROT_NONE, ANON)
+
+
+def _fixed(p, addr, npages, prot=RW):
+    return p.mmap(addr, npages * PAGE, prot, ANON | MAP_FIXED | MAP_NORESERVE)
+
+
+MERGE_MPROTECT = {
+    # first page of the mapping in the carveout, its pages, the mprotect(PROT_READ)
+    # calls (first page, pages) before the fault, the page faulted, and the calls after
+    "mprotect_unfaulted_left": (1, 10, [(0, 5)], 5, [(5, 5)]),
+    "mprotect_unfaulted_right": (1, 10, [(5, 5)], 0, [(0, 5)]),
+    "mprotect_unfaulted_both": (2, 9, [(0, 3), (6, 3)], 3, [(3, 3)]),
+    "mprotect_faulted_left_unfaulted_right": (2, 9, [(6, 3)], 0, [(0, 3), (3, 3)]),
+    "mprotect_unfaulted_left_faulted_right": (2, 9, [(0, 3)], 3, [(6, 3), (3, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MERGE_MPROTECT))
+def test_merge(name):
+    """merge.c TEST_F(merge, mprotect_unfaulted_*, mprotect_*_faulted_*): a vma
+    split by mprotect(PROT_READ), one part faulted (it gets an anon_vma), the
+    rest made PROT_READ too: everything merges back into one vma (879bca0a2c4f,
+    "mm/vma: fix incorrectly disallowed anonymous VMA merges")."""
+    first, npages, before, fault, after = MERGE_MPROTECT[name]
+    p, carveout = _carveout()
+    ptr = _fixed(p, carveout + first * PAGE, npages)
+    for at, n in before:
+        p.mprotect(ptr + at * PAGE, n * PAGE, PROT_READ)
+    p.write(ptr + fault * PAGE, b"x")
+    for at, n in after:
+        p.mprotect(ptr + at * PAGE, n * PAGE, PROT_READ)
+    assert vma_of(p, ptr) == (ptr, ptr + npages * PAGE)
+
+
+def test_merge_forked_target_vma():
+    """merge.c TEST_F(merge, forked_target_vma): in a fork child, a vma that came
+    from the parent (its anon_vma chained to the parent's) does not merge with
+    a new unfaulted mapping next to it, even with every page unCOWed."""
+    parent, carveout = _carveout()
+    ptr = parent.mmap(carveout + PAGE, 5 * PAGE, RW, ANON | MAP_FIXED)
+    parent.write(ptr, b"x")
+    child = parent.fork()
+    for i in range(5):
+        child.write(ptr + i * PAGE, b"x")
+    child.mmap(ptr + 5 * PAGE, 5 * PAGE, RW, ANON | MAP_FIXED)
+    assert vma_of(child, ptr) == (ptr, ptr + 5 * PAGE)
+
+
+def test_merge_forked_source_vma():
+    """merge.c TEST_F(merge, forked_source_vma): in a fork child, the inherited
+    vma made RWX next to an unfaulted RWX mapping does not merge into it."""
+    parent, carveout = _carveout()
+    ptr = _fixed(parent, carveout + PAGE, 5)
+    parent.write(ptr, b"x")
+    child = parent.fork()
+    for i in range(5):
+        child.write(ptr + i * PAGE, b"x")
+    ptr2 = _fixed(child, carveout + 6 * PAGE, 5, RW | PROT_EXEC)
+    assert vma_of(child, ptr2) == (ptr2, ptr2 + 5 * PAGE)
+    child.mprotect(ptr, 5 * PAGE, RW | PROT_EXEC)
+    assert vma_of(child, ptr2) == (ptr2, ptr2 + 5 * PAGE)
+
+
+@pytest.mark.parametrize("kernel", ["2.6.37", "2.6.38"])
+def test_merge_forked_target_vma_before_3_0(kernel):
+    """merge.c forked_target_vma on a kernel before 965f55dea0e3 ("mmap: avoid
+    merging cloned VMAs", 3.0): is_mergeable_anon_vma() only compared the
+    anon_vmas, so the inherited vma and the new one did merge."""
+    parent, carveout = _carveout(kernel)
+    ptr = parent.mmap(carveout + PAGE, 5 * PAGE, RW, ANON | MAP_FIXED)
+    parent.write(ptr, b"x")
+    child = parent.fork()
+    child.mmap(ptr + 5 * PAGE, 5 * PAGE, RW, ANON | MAP_FIXED)
+    assert vma_of(child, ptr) == (ptr, ptr + 10 * PAGE)
+
+
+def test_merge_ksm_merge_adjacent():
+    """merge.c TEST_F(merge, ksm_merge), the part before PR_SET_MEMORY_MERGE (KSM
+    is not expressible): two adjacent R/W anonymous pages merge; unmapped and
+    mapped again, they merge again."""
+    p, carveout = _carveout()
+    for _ in range(2):
+        ptr = p.mmap(carveout + PAGE, PAGE, RW, ANON | MAP_FIXED)
+        p.mmap(carveout + 2 * PAGE, PAGE, RW, ANON | MAP_FIXED)
+        assert vma_of(p, ptr) == (ptr, ptr + 2 * PAGE)
+        p.munmap(ptr, 2 * PAGE)
