@@ -5,12 +5,16 @@ torvalds/linux (tools/testing/selftests/vm/ before 6.3).
 p.pageflags()'s "present" and "locked" (PG_mlocked: an mlocked page is the
 unevictable one); /proc/self/maps and smaps are p.smaps().
 
-Not expressible here: MAP_DROPPABLE (mlock2-tests' droppable cases);
-vmsplice, io_uring fixed buffers and the gup_test pins (cow.c's GUP cases);
+madv_populate.c's cases run once p.madvise lands (and p.mincore for the
+residency checks).
+
+Not expressible here: MAP_DROPPABLE (mlock2-tests' droppable cases); vmsplice, io_uring fixed buffers and the gup_test pins (cow.c's GUP cases);
 swap, THP and hugetlb (cow.c's swapped-out, THP and hugetlb runs, mkdirty's
 THP cases); memfd_create (cow.c's memfd run); ptrace writes through
 /proc/self/mem, mbind migration and UFFDIO_COPY (mkdirty.c's ways of setting a
-PTE dirty in a read-only vma: only the state they lead to is checked).
+PTE dirty in a read-only vma: only the state they lead to is checked);
+soft-dirty bits (madv_populate.c test_softdirty); mremap (merge.c's mremap_*
+cases, handle_uprobe_upon_merged_vma) and KSM (the rest of merge.c).
 """
 
 import random
@@ -22,9 +26,11 @@ import mmsim
 from mmsim import (MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE,
                    MAP_SHARED, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC,
                    PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, RLIMIT_MEMLOCK)
+from mmsim._abi import MADV_POPULATE_READ, MADV_POPULATE_WRITE
 
-from peer_support import (EAGAIN, EEXIST, PAGE, RELEASES, errno_of, machine, malloc,
-                          needs_noreplace, new_file, vma_of, vmlck_kb)
+from peer_support import (EAGAIN, EEXIST, EINVAL, ENOMEM, PAGE, RELEASES, errno_of, machine,
+                          malloc, needs_madvise, needs_mincore, needs_noreplace, new_file,
+                          vma_of, vmlck_kb)
 
 RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
@@ -458,3 +464,57 @@ def test_merge_ksm_merge_adjacent():
         p.mmap(carveout + 2 * PAGE, PAGE, RW, ANON | MAP_FIXED)
         assert vma_of(p, ptr) == (ptr, ptr + 2 * PAGE)
         p.munmap(ptr, 2 * PAGE)
+
+
+# -- madv_populate.c: MADV_POPULATE_READ / MADV_POPULATE_WRITE -----------------------------------
+
+POPULATE_SIZE = 2 * 1024 * 1024
+
+
+def _populated(p, addr, size):
+    """pagemap_is_populated() for every page, as mincore() tells it (the shared
+    zero page counts: its PTE is present)."""
+    return [bool(b & 1) for b in p.mincore(addr, size)]
+
+
+@needs_madvise
+@pytest.mark.parametrize("prot,read_err,write_err",
+                         [(PROT_READ, 0, EINVAL), (PROT_WRITE, EINVAL, 0)],
+                         ids=["test_prot_read", "test_prot_write"])
+def test_madv_populate_prot(prot, read_err, write_err):
+    """madv_populate.c test_prot_read / test_prot_write: MADV_POPULATE_READ needs
+    PROT_READ and MADV_POPULATE_WRITE PROT_WRITE, else EINVAL."""
+    p = machine(fs=None).spawn()
+    addr = p.mmap(0, POPULATE_SIZE, prot, ANON)
+    for advice, err in ((MADV_POPULATE_READ, read_err), (MADV_POPULATE_WRITE, write_err)):
+        if err:
+            assert errno_of(p.madvise, addr, POPULATE_SIZE, advice) == err
+        else:
+            p.madvise(addr, POPULATE_SIZE, advice)
+
+
+@needs_madvise
+@pytest.mark.parametrize("advice", [MADV_POPULATE_READ, MADV_POPULATE_WRITE],
+                         ids=["MADV_POPULATE_READ", "MADV_POPULATE_WRITE"])
+def test_madv_populate_test_holes(advice):
+    """madv_populate.c test_holes: a hole in the middle, at the end or at the
+    beginning of the range gives ENOMEM."""
+    p = machine(fs=None).spawn()
+    addr = p.mmap(0, POPULATE_SIZE, RW, ANON)
+    p.munmap(addr + PAGE, PAGE)
+    for start, length in ((addr, POPULATE_SIZE), (addr, 2 * PAGE), (addr + PAGE, PAGE)):
+        assert errno_of(p.madvise, start, length, advice) == ENOMEM
+
+
+@needs_madvise
+@needs_mincore
+@pytest.mark.parametrize("advice", [MADV_POPULATE_READ, MADV_POPULATE_WRITE],
+                         ids=["test_populate_read", "test_populate_write"])
+def test_madv_populate(advice):
+    """madv_populate.c test_populate_read / test_populate_write: 2 MiB of private
+    anonymous memory, not populated at first, is populated after the madvise."""
+    p = machine(fs=None).spawn()
+    addr = p.mmap(0, POPULATE_SIZE, RW, ANON)
+    assert not any(_populated(p, addr, POPULATE_SIZE)), "range initially not populated"
+    p.madvise(addr, POPULATE_SIZE, advice)
+    assert all(_populated(p, addr, POPULATE_SIZE)), "range is populated"
