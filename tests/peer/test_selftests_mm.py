@@ -8,7 +8,8 @@ unevictable one); /proc/self/maps and smaps are p.smaps().
 madv_populate.c's cases run once p.madvise lands (and p.mincore for the
 residency checks).
 
-Not expressible here: MAP_DROPPABLE (mlock2-tests' droppable cases); vmsplice, io_uring fixed buffers and the gup_test pins (cow.c's GUP cases);
+Not expressible here: MAP_DROPPABLE (mlock2-tests' droppable cases);
+vmsplice, io_uring fixed buffers and the gup_test pins (cow.c's GUP cases);
 swap, THP and hugetlb (cow.c's swapped-out, THP and hugetlb runs, mkdirty's
 THP cases); memfd_create (cow.c's memfd run); ptrace writes through
 /proc/self/mem, mbind migration and UFFDIO_COPY (mkdirty.c's ways of setting a
