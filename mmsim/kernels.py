@@ -84,6 +84,12 @@ class Kernel:
     # ->writepage error in every mode; today WB_SYNC_ALL (fsync) goes on
     # through the whole range and reports the first error.
     sync_writeback_continues: bool
+    # is_mergeable_anon_vma: 2.6.37's (mm/mmap.c) merges a vma that has an
+    # anon_vma with one that has none, whatever its history. 965f55dea0e3 (3.0)
+    # stopped merging cloned vmas; today's rule, 879bca0a2c4f (mm/vma.c), refuses
+    # when the side with the anon_vma is a fork child (vma_is_fork_child: its
+    # anon_vma chain also links a parent's) and otherwise merges.
+    merge_refuses_fork_child: bool
 
 
 KERNELS = {
@@ -95,7 +101,8 @@ KERNELS = {
                      ext4_mounts_ext2=False, has_ext3_driver=True, smaps_vmflags=False, smaps_locked=False,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
-                     hz=250, sync_writeback_continues=False, has_punch_hole=False),
+                     hz=250, sync_writeback_continues=False, has_punch_hole=False,
+                     merge_refuses_fork_child=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
                      populate_mmap_force=False,
                      populate_in_fixup=False, mlock_present_at_fixup=False, limit_skips_locked=False,
@@ -104,7 +111,8 @@ KERNELS = {
                      ext4_mounts_ext2=False, has_ext3_driver=True, smaps_vmflags=False, smaps_locked=True,
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
-                     hz=250, sync_writeback_continues=False, has_punch_hole=True),
+                     hz=250, sync_writeback_continues=False, has_punch_hole=True,
+                     merge_refuses_fork_child=False),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
                    populate_mmap_force=True,
                    populate_in_fixup=False, mlock_present_at_fixup=True, limit_skips_locked=True,
@@ -113,7 +121,8 @@ KERNELS = {
                    ext4_mounts_ext2=True, has_ext3_driver=False, smaps_vmflags=True, smaps_locked=True,
                    io_less_throttling=True, msync_syncs_range=True,
                    mprotect_populates_locked=True, modern_names=True,
-                   hz=1000, sync_writeback_continues=True, has_punch_hole=True),
+                   hz=1000, sync_writeback_continues=True, has_punch_hole=True,
+                   merge_refuses_fork_child=True),
 }
 # The 2.6.38 release candidates before fdf4c587a793: 5ecfda041e4b is in,
 # so a shared mapping is read-faulted, but without FOLL_FORCE; mlock of a

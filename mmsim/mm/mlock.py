@@ -7,7 +7,8 @@ populate afterwards; 4.9 and later do not count already-locked pages against
 RLIMIT_MEMLOCK twice.
 """
 
-from .._abi import MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, PAGE_SHIFT
+from .._abi import (MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, PAGE_SHIFT,
+                    RLIMIT_MEMLOCK)
 from ..errors import EINVAL, ENOMEM, ENOSYS, EPERM, error
 from ..kernels import fname
 from .gup import populate_range, populate_vma
@@ -25,8 +26,13 @@ def page_align(n):
 
 
 def can_do_mlock(proc):
-    """mm/mlock.c can_do_mlock: CAP_IPC_LOCK, or a non-zero RLIMIT_MEMLOCK."""
-    return proc.capable("CAP_IPC_LOCK") or proc.memlock_limit_pages() != 0
+    """mm/mlock.c can_do_mlock: CAP_IPC_LOCK, or a non-zero RLIMIT_MEMLOCK.
+
+    The limit is compared in bytes (rlimit(RLIMIT_MEMLOCK) != 0), so a limit
+    below one page passes here and fails the page count later with ENOMEM
+    (LTP mlock02, mlock202, mlockall02/03).
+    """
+    return proc.capable("CAP_IPC_LOCK") or proc.rlimits[RLIMIT_MEMLOCK][0] != 0
 
 
 def mlock_fixup(m, proc, vma, start, end, newflags, op):
@@ -55,7 +61,7 @@ def mlock_fixup(m, proc, vma, start, end, newflags, op):
         n = mlock_ptes(m, vma, 0, npages, True)         # mlock_vma_pages_range
         _account(m, proc, op, "mlock_vma_page", start, end, n, 0.0)
     vma.flags = newflags
-    vma = mm.try_merge(vma)
+    vma = mm.try_merge(vma, m.kernel)
     if now and not was and m.kernel.populate_in_fixup:
         return populate_vma(m, proc, vma, start, end, FaultResult(), op)
     return 0

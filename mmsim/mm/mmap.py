@@ -107,7 +107,7 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     mm.insert(vma)
     if vm_flags & VM_LOCKED:
         mm.locked_vm += length >> PAGE_SHIFT
-    mm.try_merge(vma)
+    mm.try_merge(vma, k)
     # MAP_NONBLOCK turns MAP_POPULATE into nothing (since 2.6.23; today's do_mmap:
     # (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
     populate = flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE

@@ -77,7 +77,7 @@ def mprotect_fixup(m, proc, vma, start, end, newflags):
         if vma.wants_writenotify():
             present &= (pte & PTE_DIRTY) != 0
         pte[present & ((pte & (PTE_ANON | PTE_ZERO)) == 0)] |= PTE_WRITE
-    vma = mm.try_merge(vma)
+    vma = mm.try_merge(vma, m.kernel)
     if (m.kernel.mprotect_populates_locked and newflags & VM_WRITE
             and (old & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED):
         populate_vma(m, proc, vma, start, end, FaultResult(), "mprotect")

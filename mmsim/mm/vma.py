@@ -22,7 +22,7 @@ MMAP_MIN_ADDR = 0x10000             # /proc/sys/vm/mmap_min_addr
 class VMA:
     """One virtual memory area."""
 
-    __slots__ = ("start", "end", "flags", "file", "pgoff", "anon_vma", "pte", "pfn")
+    __slots__ = ("start", "end", "flags", "file", "pgoff", "anon_vma", "pte", "pfn", "forked")
 
     def __init__(self, start, end, flags, file, pgoff, anon_vma=None, pte=None, pfn=None):
         self.start = start
@@ -34,6 +34,7 @@ class VMA:
         n = (end - start) >> PAGE_SHIFT
         self.pte = np.zeros(n, np.uint8) if pte is None else pte
         self.pfn = pfn            # np.int32 array, allocated at the first anon page
+        self.forked = False       # its anon_vma came from a parent (vma_is_fork_child)
 
     @property
     def npages(self):
@@ -86,13 +87,19 @@ class VMA:
         self.end = addr
         return tail
 
-    def can_merge(self, nxt):
-        """Whether nxt continues this VMA (mm/mmap.c: can_vma_merge_after)."""
-        return (self.end == nxt.start and self.flags == nxt.flags
-                and self.file is nxt.file
-                and (self.file is None or self.pgoff + self.npages == nxt.pgoff)
-                and (self.anon_vma is None or nxt.anon_vma is None
-                     or self.anon_vma == nxt.anon_vma))
+    def can_merge(self, nxt, kernel):
+        """Whether nxt continues this VMA (mm/mmap.c: can_vma_merge_after).
+
+        The anon_vmas must be one, or only one side has one (is_mergeable_anon_vma);
+        today that side must not be a fork child.
+        """
+        if not (self.end == nxt.start and self.flags == nxt.flags and self.file is nxt.file
+                and (self.file is None or self.pgoff + self.npages == nxt.pgoff)):
+            return False
+        if self.anon_vma is not None and nxt.anon_vma is not None:
+            return self.anon_vma == nxt.anon_vma
+        one = self if self.anon_vma is not None else nxt
+        return not (kernel.merge_refuses_fork_child and one.forked)
 
     def absorb(self, nxt):
         """Append nxt to this VMA (vma_merge); nxt must satisfy can_merge."""
@@ -102,7 +109,8 @@ class VMA:
             self.pfn = np.concatenate([self.pfn, nxt.pfn])
         self.pte = np.concatenate([self.pte, nxt.pte])
         self.end = nxt.end
-        self.anon_vma = self.anon_vma if self.anon_vma is not None else nxt.anon_vma
+        if self.anon_vma is None:
+            self.anon_vma, self.forked = nxt.anon_vma, nxt.forked
 
     def __repr__(self):
         return f"VMA({self.start:#x}-{self.end:#x} flags={self.flags:#x})"
@@ -149,7 +157,15 @@ class MM:
         return out
 
     def insert(self, vma):
-        """Link a VMA into the sorted list (vma_link)."""
+        """Link a VMA into the sorted list (vma_link).
+
+        A vma that arrives with an anon_vma none of this mm's vmas holds was
+        copied from another mm by fork (dup_mmap -> anon_vma_fork): it is a
+        fork child. One split from a vma of this mm shares that vma's history.
+        """
+        if vma.anon_vma is not None:
+            kin = next((v for v in self.vmas if v.anon_vma == vma.anon_vma), None)
+            vma.forked = True if kin is None else kin.forked
         bisect.insort(self.vmas, vma, key=lambda v: v.start)
         if vma.inode is not None:
             vma.inode.mmaps.append(vma)
@@ -167,17 +183,17 @@ class MM:
             tail = v.split(addr)
             self.insert(tail)
 
-    def try_merge(self, vma):
-        """Merge vma with its neighbours where vm_flags, file and pgoff allow.
+    def try_merge(self, vma, kernel):
+        """Merge vma with its neighbours where vm_flags, file, pgoff and anon_vma allow.
 
         Return the VMA that now holds vma's range (mm/mmap.c: vma_merge).
         """
         i = self.vmas.index(vma)
-        if i + 1 < len(self.vmas) and vma.can_merge(self.vmas[i + 1]):
+        if i + 1 < len(self.vmas) and vma.can_merge(self.vmas[i + 1], kernel):
             nxt = self.vmas[i + 1]
             vma.absorb(nxt)
             self.remove(nxt)
-        if i > 0 and self.vmas[i - 1].can_merge(vma):
+        if i > 0 and self.vmas[i - 1].can_merge(vma, kernel):
             prev = self.vmas[i - 1]
             prev.absorb(vma)
             self.remove(vma)
