@@ -82,7 +82,7 @@ class Kernel:
     # (5.14); before it madvise_behavior_valid() refuses them with EINVAL.
     has_madv_populate: bool
     # Jan Kara's "mm: Update file times from fault path only if .page_mkwrite
-    # is not set" (2012, 3.5): ->page_mkwrite calls file_update_time() first
+    # is not set" (2012; 3.5, version recalled): ->page_mkwrite calls file_update_time() first
     # thing, so a store it then fails (ENOSPC -> SIGBUS) has moved mtime;
     # 2.6.37 updates the times in __do_fault / do_wp_page after the fault.
     mkwrite_updates_time: bool

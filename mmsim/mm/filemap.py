@@ -178,7 +178,6 @@ def do_generic_file_read(m, proc, inode, pos, count):
             hi = min(last, i + BATCH)
             t0 = m.now
             nhole, nread, nhit, io = filemap_fault(m, proc, inode, slice(i, hi))
-            inode.mapping.flags[i:hi] |= PG_REFERENCED          # mark_page_accessed
             out.extend(m.contents.page(s) for s in inode.mapping.data[i:hi])
             for how, n in (("find_get_page", nhit), ("zero_user_segment", nhole),
                            ("submit_bio", nread)):
