@@ -1,7 +1,8 @@
 """One experiment, two backends: the simulator and the reader's own kernel.
 
 An experiment is a function of (machine, process) that returns plain data
-(a dict of numbers, strings, booleans). It runs unchanged on:
+(a dict of numbers, strings, booleans, or the result objects of the Process
+API, mmsim.results, which compare() reads field by field). It runs unchanged on:
 
     mmsim.run(experiment, kernel="6.18", ...)       # the simulator
     mmsim.real.run(experiment, ...)                  # this Linux kernel, in a child
@@ -17,6 +18,7 @@ each an experiment with the limits it runs under.
 """
 
 import collections
+import dataclasses
 import errno as _errno
 import os
 import re
@@ -27,6 +29,7 @@ from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC,
                    RLIMIT_MEMLOCK)
 from .errors import Signal
+from .results import PageFlags, StatResult
 
 __all__ = ["run", "machine", "compare", "compare_scenario", "Table", "Row", "outcome", "LEGITIMATE",
            "REASONS", "DIFFERENTIAL", "Scenario", "real_fs", "SIM_FILESYSTEMS"]
@@ -142,6 +145,9 @@ REASONS = {
     "interpreter memory": "the real process also holds the Python interpreter's memory: "
                           "compare deltas",
     "addresses": "each backend chooses its own addresses",
+    "inode numbers": "each filesystem numbers its own inodes",
+    "file times": "the simulator stamps files with simulated time since boot, the real "
+                  "kernel with the host's clock",
 }
 FAULT_AROUND = "fault-around"
 LEGITIMATE = [
@@ -150,12 +156,31 @@ LEGITIMATE = [
     (re.compile(r"(^|[._])(VmRSS|VmSize|VmData|VmPeak|VmHWM|VmPTE|VmStk|VmExe|VmLib|"
                 r"RssAnon|RssFile|RssShmem)$"), "interpreter memory"),
     (re.compile(r"(^|[._])(addr|address|start|end|pfn)$"), "addresses"),
+    (re.compile(r"(^|[._])st_ino$"), "inode numbers"),
+    (re.compile(r"(^|[._])st_[amc]time(_ns)?$"), "file times"),
 ]
 _ADDRESS = re.compile(r"(^|[._])(addr|address|start|end|pfn)$")
 
 
+def _as_fields(value):
+    """Return a result of the Process API as a dict of its fields, or value unchanged.
+
+    PageFlags becomes its counts per flag; TouchResult, Rusage, StatResult and
+    Extent their fields; the real backend's os.stat_result the fields of
+    StatResult, so that both sides of a comparison have the same keys.
+    """
+    if isinstance(value, PageFlags):
+        return value.counts()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, os.stat_result):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(StatResult)}
+    return value
+
+
 def _flatten(value, prefix=""):
-    """Flatten nested dicts to dotted keys; anything else is one value."""
+    """Flatten nested dicts and result objects to dotted keys; anything else is one value."""
+    value = _as_fields(value)
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():

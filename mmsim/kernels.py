@@ -57,7 +57,8 @@ class Kernel:
     # task write back pages itself; 143dfe8611a6 (3.2) only sleeps it.
     io_less_throttling: bool
     # mm/msync.c: 2.6.37 msync(MS_SYNC) fsyncs the whole file (vfs_fsync);
-    # 7fc34a62ca44 (3.19) syncs only the range (vfs_fsync_range).
+    # 7fc34a62ca44 syncs only the range (vfs_fsync_range): in -mm after 3.15
+    # (June 2014), so most likely 3.16; the release is not confirmed.
     msync_syncs_range: bool
     # mm/mprotect.c: 36f881883c57 (4.5) write-faults a private VM_LOCKED
     # vma that gains PROT_WRITE, to break COW as mlock would have.

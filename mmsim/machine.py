@@ -7,7 +7,6 @@ Machine is the object a chapter starts from (DESIGN.md section 2):
     p = m.spawn()
 """
 
-from dataclasses import dataclass
 import os
 
 import numpy as np
@@ -28,46 +27,8 @@ from .mm.page_writeback import HUNG_TASK_TIMEOUT, Writeback
 from .mm.shmem import Shmem
 from .mm.vmstat import VmStat
 from .process import Process
+from .results import Extent, StatResult
 from .trace import Trace
-
-
-@dataclass(frozen=True)
-class StatResult:
-    """What stat(2) says of a file (the fields the book uses)."""
-
-    st_ino: int
-    st_size: int
-    st_blocks: int
-    st_blksize: int
-    st_nlink: int
-    st_mode: int
-    st_atime_ns: int = 0
-    st_mtime_ns: int = 0
-    st_ctime_ns: int = 0
-
-    # the float seconds os.stat_result also gives
-    @property
-    def st_atime(self):
-        return self.st_atime_ns / 1e9
-
-    @property
-    def st_mtime(self):
-        return self.st_mtime_ns / 1e9
-
-    @property
-    def st_ctime(self):
-        return self.st_ctime_ns / 1e9
-
-
-@dataclass(frozen=True)
-class Extent:
-    """One FIEMAP extent: byte offsets and length, and its state."""
-
-    logical: int
-    physical: int
-    length: int
-    unwritten: bool
-    delalloc: bool
 
 
 class Machine:

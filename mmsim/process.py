@@ -9,7 +9,6 @@ negative length is a huge one.
 import operator
 import os
 import signal
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from .fs.open import do_truncate
 from .fs.proc import kpageflags, show_smap, task_mem
 from .fs.read_write import vfs_read, vfs_write
 from .fs.sync import vfs_fsync_range
+from .lib.proportions import PropLocal
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
@@ -28,8 +28,10 @@ from .mm.mincore import sys_mincore
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
 from .mm.msync import sys_msync
+from .mm.page_writeback import INIT_NR_DIRTIED_PAUSE
 from .mm.vma import MM, VMA
 from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE
+from .results import Rusage, TouchResult
 
 U64 = (1 << 64) - 1
 RLIM_MAX = U64          # RLIM_INFINITY inside the kernel
@@ -64,22 +66,6 @@ def loff(x, what="offset"):
     return v
 
 
-@dataclass(frozen=True)
-class TouchResult:
-    """What touch() did: pages accessed and simulated seconds taken."""
-
-    pages: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Rusage:
-    """The fault counters of resource.getrusage."""
-
-    ru_minflt: int
-    ru_majflt: int
-
-
 class Process:
     """One simulated task with its own address space, files and limits."""
 
@@ -102,8 +88,11 @@ class Process:
         self.alive = True
         self.hung = None          # the Hung it is stuck with, until killed
         self.nr_dirtied = 0       # pages dirtied since the last balance_dirty_pages
+        self.nr_dirtied_pause = INIT_NR_DIRTIED_PAUSE   # 3.2+: pages until it looks again
+        self.dirty_paused_when = 0.0                    # 3.2+: when its last pause ended
+        self.dirties = PropLocal(machine.wb.vm_dirties)  # 2.6.37: its share of dirtying
         self.call_start = 0.0     # simulated time the current fault-in began
-        self.throttled = False    # asleep in balance_dirty_pages (TASK_UNINTERRUPTIBLE)
+        self.throttled = None     # the disk it sleeps on in balance_dirty_pages (D state)
         self.hung_check = None    # the hung-task detector's pending look at it
         self.minflt = 0
         self.majflt = 0
@@ -437,8 +426,9 @@ class Process:
     def pageflags(self, addr, length):
         """Per page of the range, what /proc/PID/pagemap and /proc/kpageflags tell.
 
-        A dict of boolean numpy arrays: present, anon, dirty, locked, writable
-        (fs/proc/task_mmu.c pagemap_read, fs/proc/page.c kpageflags_read).
+        Return a PageFlags (mmsim.results): a read-only mapping of the
+        kernel's flag names to boolean numpy arrays (fs/proc/task_mmu.c
+        pagemap_read, fs/proc/page.c kpageflags_read; see fs/proc.py kpageflags).
         """
         self._live(hung_ok=True)
         return kpageflags(self.machine, self, ulong(addr), ulong(length))

@@ -17,6 +17,10 @@ calls) and a ``RealProcess`` (the syscall surface: mmap, mlock, touch, smaps
 
     mmsim.real.run(experiment, memlock=(2 << 20, 2 << 20), caps=set())
 
+The calls return the simulator's result types (mmsim.results: TouchResult,
+PageFlags, Extent, Rusage; smaps and status dicts with the same keys); stat
+returns os.stat_result, whose field names the simulator's StatResult shares.
+
 Safety, so that nothing reaches the notebook or the machine:
 
 - every experiment runs in a forked child: a lock, a signal or a crash dies
@@ -46,7 +50,6 @@ must not be mistaken for one). Off Linux, or without /proc/self/smaps,
 IPython prints in one line, without a traceback.
 """
 
-import collections
 import ctypes
 import ctypes.util
 import errno as _errno
@@ -79,6 +82,8 @@ from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_READ, PROT_WRITE,
                    RLIMIT_MEMLOCK, RLIM_INFINITY, FALLOC_FL_PUNCH_HOLE,
                    MADV_POPULATE_WRITE)
 from .errors import Signal
+from .results import (FIEMAP_EXTENT_LAST, KPAGEFLAGS_BITS, PAGEMAP_BITS, SMAPS_FIELDS,
+                      STATUS_FIELDS, Extent, PageFlags, Rusage, TouchResult, pick)
 
 __all__ = ["available", "run", "info", "RealMachine", "RealProcess", "RealError",
            "Unavailable", "Refused", "ChildDied", "Timeout", "ExperimentError",
@@ -436,7 +441,7 @@ def info(scratch_dir=None):
     base = scratch_base(scratch_dir)
     caps = current_caps()
     pf = ("pagemap+kpageflags" if os.access("/proc/kpageflags", os.R_OK)
-          and "CAP_SYS_ADMIN" in caps else "mincore+smaps")
+          and "CAP_SYS_ADMIN" in caps else "pagemap")
     return {"kernel": os.uname().release, "machine": platform.machine(),
             "fs": fs_type(base), "scratch_base": base,
             "cap_ipc_lock": "CAP_IPC_LOCK" in caps, "euid": os.geteuid(),
@@ -499,41 +504,6 @@ def _read_kb_file(path):
     return out
 
 
-# /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h and
-# fs/proc/page.c: stable_page_flags; 32+ are the "kernel hacking" bits)
-_KPF = {"locked": 0, "uptodate": 3, "dirty": 4, "lru": 5, "active": 6,
-        "writeback": 8, "mmap": 11, "anon": 12, "swapbacked": 14,
-        "compound_head": 15, "compound_tail": 16, "unevictable": 18,
-        "thp": 22, "zero": 24, "mlocked": 33}
-
-
-class PageFlags:
-    """Per-page state of a range, as pagemap, kpageflags and mincore show it.
-
-    Arrays are numpy bools, one entry per page; an array is None where this
-    process cannot see it (kpageflags needs root and a pagemap opened with
-    CAP_SYS_ADMIN). ``source`` says which interfaces answered.
-    """
-
-    FIELDS = ("present", "resident", "exclusive", "file", "soft_dirty",
-              "dirty", "mlocked", "unevictable", "anon", "zero", "writeback",
-              "lru", "compound", "thp")
-
-    def __init__(self, addr, npages, source, **arrays):
-        self.addr, self.npages, self.source = addr, npages, source
-        for k in self.FIELDS:
-            setattr(self, k, arrays.get(k))
-
-    def counts(self):
-        """Return {field: number of pages with it, or None where unknown}."""
-        return {k: (None if getattr(self, k) is None else int(getattr(self, k).sum()))
-                for k in self.FIELDS}
-
-    def __repr__(self):
-        c = ", ".join(f"{k}={v}" for k, v in self.counts().items() if v is not None)
-        return f"PageFlags({self.npages} pages via {self.source}: {c})"
-
-
 class _PageFlagReader:
     """Open /proc/self/pagemap and /proc/kpageflags once, before privileges drop.
 
@@ -563,52 +533,46 @@ class _PageFlagReader:
         self.pagemap = self.kpageflags = None
 
     def read(self, addr, npages):
-        """Return PageFlags for npages from addr (fs/proc/task_mmu.c: pagemap_read)."""
+        """Return PageFlags for npages from addr (fs/proc/task_mmu.c: pagemap_read).
+
+        pagemap gives present, swap, file and exclusive; the PFN of each
+        present page, shown only to an opener with CAP_SYS_ADMIN, indexes
+        /proc/kpageflags (fs/proc/page.c: kpageflags_read) for the rest.
+        Flags that cannot be read here are None: all but the pagemap ones
+        without root, the PTE's own bits (writable, pte_dirty) always.
+        """
         first = addr // PAGE_SIZE
         arrays, sources = {}, []
-        # mincore: page cache residency for file pages, PTE presence for anon
-        vec = (ctypes.c_ubyte * max(npages, 1))()
-        if _lib().mincore(ctypes.c_void_p(first * PAGE_SIZE), npages * PAGE_SIZE, vec) == 0:
-            arrays["resident"] = np.frombuffer(bytes(vec), dtype=np.uint8)[:npages] & 1 == 1
-            sources.append("mincore")
         if self.pagemap is None:
-            return PageFlags(addr, npages, "+".join(sources) or "none", **arrays)
+            return PageFlags(first * PAGE_SIZE, npages, "none", arrays)
         raw = os.pread(self.pagemap, 8 * npages, 8 * first)
         ent = np.frombuffer(raw, dtype=np.uint64)
         if len(ent) < npages:
             ent = np.concatenate([ent, np.zeros(npages - len(ent), np.uint64)])
-        bit = lambda b: (ent >> np.uint64(b)) & np.uint64(1) == 1
-        arrays.update(present=bit(63), exclusive=bit(56), file=bit(61), soft_dirty=bit(55))
+        bit = lambda word, b: (word >> np.uint64(b)) & np.uint64(1) == 1
+        arrays.update({name: bit(ent, b) for name, b in PAGEMAP_BITS.items()})
         sources.append("pagemap")
+        present = arrays["present"]
         pfn = ent & np.uint64((1 << 55) - 1)
-        known = arrays["present"] & ~bit(62) & (pfn != 0)
-        if self.kpageflags is not None and known.any():
+        if self.kpageflags is not None and not (present & (pfn == 0)).any():
             flags = np.zeros(npages, dtype=np.uint64)
             cache = {}
-            for i in np.nonzero(known)[0]:
+            for i in np.flatnonzero(present):
                 p = int(pfn[i])
                 if p not in cache:
                     b = os.pread(self.kpageflags, 8, 8 * p)
                     cache[p] = struct.unpack("<Q", b)[0] if len(b) == 8 else 0
                 flags[i] = cache[p]
-            for name, b in _KPF.items():
-                arrays[name] = (flags >> np.uint64(b)) & np.uint64(1) == 1
-            arrays["compound"] = arrays.pop("compound_head") | arrays.pop("compound_tail")
+            arrays.update({name: bit(flags, b) for name, b in KPAGEFLAGS_BITS.items()})
             sources.append("kpageflags")
-        return PageFlags(addr, npages, "+".join(sources), **arrays)
+        return PageFlags(first * PAGE_SIZE, npages, "+".join(sources), arrays)
 
 
 # ---------------------------------------------------------------------------
 # The machine
 
 
-Extent = collections.namedtuple(
-    "Extent", "logical physical length unwritten delalloc flags")
-
 _FS_IOC_FIEMAP = 0xC020660B
-_FIEMAP_EXTENT_LAST = 0x1
-_FIEMAP_EXTENT_DELALLOC = 0x4
-_FIEMAP_EXTENT_UNWRITTEN = 0x800
 _FIEMAP_FLAG_SYNC = 0x1
 
 
@@ -668,9 +632,8 @@ class RealMachine:
                 last = False
                 for k in range(mapped):
                     lo, ph, ln, _r1, _r2, fl = struct.unpack_from("=QQQQQI", buf, 32 + 56 * k)
-                    out.append(Extent(lo, ph, ln, bool(fl & _FIEMAP_EXTENT_UNWRITTEN),
-                                      bool(fl & _FIEMAP_EXTENT_DELALLOC), fl))
-                    last = last or bool(fl & _FIEMAP_EXTENT_LAST)
+                    out.append(Extent.from_fiemap(lo, ph, ln, fl))
+                    last = last or bool(fl & FIEMAP_EXTENT_LAST)
                 if last or mapped < count:
                     return out
                 start = out[-1].logical + out[-1].length
@@ -702,9 +665,6 @@ class RealMachine:
 
 # ---------------------------------------------------------------------------
 # The process
-
-
-TouchResult = collections.namedtuple("TouchResult", "pages seconds minflt majflt")
 
 
 def _intervals_add(iv, a, b):
@@ -1063,17 +1023,18 @@ class RealProcess:
                 return _signal.SIGBUS, "do_sigbus"
         return _signal.SIGSEGV, "bad_area_nosemaphore"
 
-    def _signal(self, addr, write, pages_done=None):
+    def _signal(self, addr, write, pages_done=None, seconds=None):
         signo, fn = self._classify(addr, write)
         sig = Signal(signo, addr, fn)
-        sig.pages = pages_done
+        sig.pages, sig.seconds = pages_done, seconds
         return sig
 
     def touch(self, addr, length, write=False):
         """Access one byte per page, as memtoy's touch does (mm/memory.c: handle_mm_fault).
 
-        Return (pages, seconds, minflt, majflt): seconds is wall-clock time,
-        minflt/majflt the getrusage deltas over the accesses alone.
+        Return TouchResult(pages, seconds): seconds is the wall-clock time of
+        the accesses (time.perf_counter). A signal stops the touch: it is
+        raised with .pages and .seconds of what was done before it.
         """
         addr, length = _as_int(addr, "addr"), _as_int(length, "length")
         npages = max(0, (length + PAGE_SIZE - 1) // PAGE_SIZE)
@@ -1082,7 +1043,6 @@ class RealProcess:
         r, w = self._pipe
         view = self._iov_view
         steps = self._steps
-        ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         done = 0
         while done < npages:
@@ -1096,12 +1056,10 @@ class RealProcess:
                 for i in range(n):
                     view[0, 0] = addr + (done + i) * PAGE_SIZE
                     if self._touch_iov(1, write) != 1:
-                        raise self._signal(addr + (done + i) * PAGE_SIZE, write, done + i)
+                        raise self._signal(addr + (done + i) * PAGE_SIZE, write, done + i,
+                                           time.perf_counter() - t0)
             done += n
-        seconds = time.perf_counter() - t0
-        ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        return TouchResult(npages, seconds, ru1.ru_minflt - ru0.ru_minflt,
-                           ru1.ru_majflt - ru0.ru_majflt)
+        return TouchResult(npages, time.perf_counter() - t0)
 
     def _touch_iov(self, n, write):
         """Access the first n iovecs: readv from /dev/zero (store) or writev to the pipe (load)."""
@@ -1188,10 +1146,12 @@ class RealProcess:
         smaps() lists the VMAs inside the experiment's own mappings (all=True:
         the interpreter's too); smaps(addr) is the VMA holding addr (EINVAL
         if there is none, as on the simulator).
-        Sizes are kB ints; "VmFlags" a string such as "rd wr sh mr mw me ms lo".
+        Each dict has the keys results.SMAPS_FIELDS that this kernel prints,
+        as the simulator's: sizes are kB ints, "VmFlags" a string such as
+        "rd wr sh mr mw me ms lo".
         """
         with open("/proc/self/smaps") as f:
-            vmas = _parse_smaps(f.read())
+            vmas = [pick(v, SMAPS_FIELDS) for v in _parse_smaps(f.read())]
         if addr is not None:
             addr = _as_int(addr, "addr")
             for v in vmas:
@@ -1203,15 +1163,23 @@ class RealProcess:
         return [v for v in vmas if _covered(self._mapped, v["start"], v["end"])]
 
     def status(self):
-        """Return /proc/self/status kB fields as ints (fs/proc/task_mmu.c: task_mem)."""
-        return _read_kb_file("/proc/self/status")
+        """Return the Vm*/Rss* lines of /proc/self/status in kB (fs/proc/task_mmu.c: task_mem).
+
+        The keys results.STATUS_FIELDS, as the simulator's.
+        """
+        return pick(_read_kb_file("/proc/self/status"), STATUS_FIELDS)
 
     def getrusage(self):
-        """Return resource.getrusage(RUSAGE_SELF): ru_minflt, ru_majflt (kernel/sys.c: getrusage)."""
-        return resource.getrusage(resource.RUSAGE_SELF)
+        """Return Rusage(ru_minflt, ru_majflt) of getrusage(RUSAGE_SELF) (kernel/sys.c: getrusage)."""
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return Rusage(ru.ru_minflt, ru.ru_majflt)
 
     def pageflags(self, addr, length):
-        """Return PageFlags for the pages of a range (fs/proc/task_mmu.c: pagemap_read, fs/proc/page.c)."""
+        """Return the PageFlags (mmsim.results) of the pages of a range.
+
+        fs/proc/task_mmu.c: pagemap_read and fs/proc/page.c: kpageflags_read,
+        the same keys as the simulator's; see _PageFlagReader.read for what is None.
+        """
         addr, length = _as_int(addr, "addr"), _as_int(length, "length")
         first, last = _page_range(addr, length)
         return self._pf.read(first, (last - first) // PAGE_SIZE)
@@ -1291,7 +1259,8 @@ def _check_caps(caps):
 
 def _pack_exception(e):
     if isinstance(e, Signal):
-        return ("Signal", e.signo, e.addr, getattr(e, "function", ""), getattr(e, "pages", None))
+        return ("Signal", e.signo, e.addr, getattr(e, "function", ""), getattr(e, "pages", None),
+                getattr(e, "seconds", None))
     if isinstance(e, OSError) and e.errno is not None:
         return ("OSError", e.errno, e.strerror or os.strerror(e.errno), e.filename)
     if isinstance(e, RealError):
@@ -1304,7 +1273,7 @@ def _unpack_exception(t):
     kind = t[0]
     if kind == "Signal":
         sig = Signal(t[1], t[2], t[3])
-        sig.pages = t[4]
+        sig.pages, sig.seconds = t[4], t[5]
         return sig
     if kind == "OSError":
         e = OSError(t[1], t[2]) if t[3] is None else OSError(t[1], t[2], t[3])

@@ -8,6 +8,7 @@ the trace), so chapters and widgets can show them and tests can check them:
   for writing, on a partition with less room than the file;
 * shared_mlock: a large shared mlock of a fully allocated file that is not
   cached, before and after the patch (the ">2x faster" of the cover letter);
+* michels_session: a memtoy script run on Michel's set-up, memtoy's own output;
 * mlock_dirty_munlock_sync: the regression test Christoph Hellwig asked for,
   per filesystem; xfs_166: the xfstests case Dave Chinner named;
 * sparse_layout: Hugh Dickins's point, the file layout that random stores
@@ -28,6 +29,8 @@ from .errors import EINVAL, Hung, Signal, error
 from .fs.proc import kpageflags
 from .mm.page_writeback import HUNG_TASK_TIMEOUT
 from .machine import Machine
+from .memtoy import Memtoy
+from .testbed import allocated_uncached
 
 RW = PROT_READ | PROT_WRITE
 UNLIMITED = (RLIM_INFINITY, RLIM_INFINITY)
@@ -39,18 +42,6 @@ def _disk(m, path="/data"):
 
 def _delta(after, before):
     return {k: after[k] - before[k] for k in after}
-
-
-def _allocated_uncached(m, p, path, size):
-    """Create a fully allocated file of size bytes, written back and dropped from the cache."""
-    fd = p.open(path, os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, size)
-    a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-    p.touch(a, size, write=True)
-    p.fsync(fd)
-    p.munmap(a, size)
-    m.drop_caches()
-    return fd
 
 
 @dataclass
@@ -140,24 +131,61 @@ class MlockTiming:
     dirty_kb: int
     disk: dict
     functions: Counter
+    timeline: list = field(default_factory=list)   # samples during the mlock (sample=...)
+    meminfo: dict = field(default_factory=dict)    # /proc/meminfo right after it
 
 
 def shared_mlock(kernel="2.6.38", fs="ext2", size=6 * GiB, ram=8 * GiB, profile="2010",
-                 hung_timeout=HUNG_TASK_TIMEOUT):
+                 hung_timeout=HUNG_TASK_TIMEOUT, sample=None):
     """mlock a shared writable mapping of a fully allocated file that is not cached.
 
     functions counts the kernel functions the mlocking process ran.
+    sample: seconds between timeline samples of the mlock (None: no timeline).
     """
     m = Machine(kernel=kernel, ram=ram, profile=profile, hung_timeout=hung_timeout)
     m.mkfs("/data", fs=fs, size=size + size // 4)
     p = m.spawn(memlock=UNLIMITED)
-    fd = _allocated_uncached(m, p, "/data/file", size)
+    fd = allocated_uncached(m, p, "/data/file", size)
     a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+    if sample:
+        m.record_timeline(sample)
     before, t0 = _disk(m), m.now
     p.mlock(a, size)
     events = m.trace.query(pid=p.pid, since=t0)
-    return MlockTiming(kernel, fs, size, m.now - t0, m.meminfo()["Dirty"],
-                       _delta(_disk(m), before), m.trace.counts(events))
+    info = m.meminfo()
+    return MlockTiming(kernel, fs, size, m.now - t0, info["Dirty"], _delta(_disk(m), before),
+                       m.trace.counts(events), m.timeline or [], info)
+
+
+@dataclass
+class MemtoySession:
+    """A memtoy session on Michel's set-up, and the state it left."""
+
+    kernel: str
+    transcript: str                # what memtoy printed, commands echoed
+    dirty_kb: int
+    mlocked_kb: int
+    file_mib: int                  # du of the file: st_blocks in MiB
+    free_mib: int                  # free space left on /data
+    clock: float                   # simulated seconds since boot at the end
+
+
+def michels_session(kernel, script, fs="ext2", size=20 * GiB, partition=10 * GiB, ram=24 * GiB,
+                    profile="2010", path="/data/hole20G"):
+    """Run a memtoy script (19 Nov 2010) against a sparse file of size bytes on a fresh partition.
+
+    The file is made before the session as Michel's dd did (dd if=/dev/zero
+    of=/data/hole20G bs=1M seek=20480 count=0); memtoy runs with
+    RLIMIT_MEMLOCK unlimited, as root.
+    """
+    m = Machine(kernel=kernel, ram=ram, profile=profile)
+    m.mkfs("/data", fs=fs, size=partition)
+    mt = Memtoy(m, m.spawn(memlock=UNLIMITED))
+    mt.create_sparse(path, size)
+    transcript = mt.run_script(script)
+    info, st, vfs = m.meminfo(), m.stat(path), m.statfs("/data")
+    return MemtoySession(kernel, transcript, info["Dirty"], info["Mlocked"],
+                         st.st_blocks * 512 // MiB, vfs.f_bfree * vfs.f_bsize // MiB, m.now)
 
 
 @dataclass
@@ -320,7 +348,7 @@ def memlock_dos(kernel="2.6.37", lock=6 * GiB, memlock=UNLIMITED, ram=8 * GiB,
     m = Machine(kernel=kernel, ram=ram, profile=profile)
     m.mkfs("/data", fs="ext4", size=file_size + GiB)
     b = m.spawn()
-    fd = _allocated_uncached(m, b, "/data/f", file_size)
+    fd = allocated_uncached(m, b, "/data/f", file_size)
     a = m.spawn(memlock=memlock)
     locked, err = 0, ""
     if lock:
@@ -341,5 +369,5 @@ def memlock_dos(kernel="2.6.37", lock=6 * GiB, memlock=UNLIMITED, ram=8 * GiB,
                      b.getrusage().ru_majflt - maj, list(m.oom_kills))
 
 
-__all__ = ["memtoy_hole20g", "shared_mlock", "mlock_dirty_munlock_sync", "xfs_166",
+__all__ = ["memtoy_hole20g", "shared_mlock", "michels_session", "mlock_dirty_munlock_sync", "xfs_166",
            "sparse_layout", "memlock_dos", "STRATEGIES"]

@@ -364,3 +364,35 @@ def test_preface_cells_and_counts():
     assert kinds["code"] >= 1 and kinds["markdown"] >= 5
     cell_by_id(nb, LIVE_CELL)
     cell_by_id(nb, READING_CELL)
+
+
+# -- (e) chapters show experiments; helpers live in the library --------------------
+
+def test_no_function_is_defined_in_two_chapters():
+    where = {}
+    for path in NOTEBOOKS:
+        for cell in code_cells(read(path)):
+            for name in re.findall(r"(?m)^def (\w+)", cell.source):
+                where.setdefault(name, set()).add(path.name[:2])
+    twice = {name: sorted(chs) for name, chs in where.items() if len(chs) > 1}
+    assert not twice, (f"functions defined in more than one chapter: {twice}; move them to "
+                       f"mmsim (simulation) or widgets (display) and import them")
+
+
+def test_chapters_read_page_flags_through_the_process_api():
+    users = [rel(p) for p in NOTEBOOKS
+             if any("kpageflags" in c.source for c in code_cells(read(p)))]
+    assert not users, f"{users} use kpageflags; a chapter calls p.pageflags(addr, length)"
+
+
+def test_every_exercise_of_a_chapter_is_shown_from_the_catalogue():
+    from widgets.exercises import catalog
+    book = catalog()
+    for path in NOTEBOOKS:
+        source = "\n".join(c.source for c in code_cells(read(path)))
+        keys = [k for k, ex in book.items() if ex.chapter == path.name[:2]]
+        missing = [k for k in keys if f'book["{k}"].widget(' not in source
+                   or f'book["{k}"].variant(' not in source]
+        assert not missing, (f"{rel(path)} does not show exercises {missing} of the catalogue "
+                             f"(a printed variant and a widget each)")
+        assert "widgets.Exercise(" not in source, f"{rel(path)} defines an exercise of its own"

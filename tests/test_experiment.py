@@ -19,7 +19,8 @@ import pytest
 import mmsim
 from mmsim import experiment as E
 from mmsim import real
-from mmsim._abi import MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
+from mmsim._abi import (MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, PAGE_SIZE, PROT_READ,
+                        PROT_WRITE)
 
 ROOT = Path(__file__).resolve().parent.parent
 OK, WHY = real.available()
@@ -74,6 +75,17 @@ def test_flatten_nested_results():
     assert E._fields({"a": {"b": np.int64(3), "c": [1, 2]}, "d": "x"}) == {
         "a.b": 3, "a.c": (1, 2), "d": "x"}
     assert E._fields(7) == {"result": 7}
+
+
+def test_flatten_reads_the_result_types_field_by_field():
+    from mmsim.results import PageFlags, Rusage, TouchResult
+    st = os.stat(__file__)
+    f = E._fields({"t": TouchResult(2, 0.5), "ru": Rusage(3, 0), "st": st,
+                   "flags": PageFlags(0, 2, "test", {"dirty": [True, False]})})
+    assert (f["t.pages"], f["t.seconds"], f["ru.ru_minflt"]) == (2, 0.5, 3)
+    assert f["flags.dirty"] == 1 and f["flags.present"] is None
+    assert f["st.st_size"] == st.st_size and "st.st_atime" not in f     # StatResult's fields
+    assert E._verdict("st.st_ino", 12, 2146999, {})[0] == "differs (legitimate: inode numbers)"
 
 
 def test_outcome():
@@ -183,6 +195,28 @@ def test_differential(name):
     for r in t.rows:
         if r.field in must:
             assert r.verdict == "agree", r
+
+
+@pytest.mark.real
+@needs_real
+@needs_sim
+def test_compare_of_the_result_types():
+    """Results returned as the API gives them compare field by field."""
+    def exp(m, p):
+        path = m.scratch + "/f"
+        fd = p.open(path, os.O_RDWR | os.O_CREAT)
+        p.ftruncate(fd, 8 * PAGE_SIZE)
+        a = p.mmap(0, 8 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        return {"touch": p.touch(a, 8 * PAGE_SIZE, write=True),
+                "flags": p.pageflags(a, 8 * PAGE_SIZE), "stat": m.stat(path)}
+    t = E.compare(exp, memlock=(MiB, MiB), caps=set())
+    assert t.real_error is None and t.sim_error is None, str(t)
+    v = {r.field: r.verdict for r in t.rows}
+    assert v["touch.pages"] == v["flags.dirty"] == v["flags.present"] == "agree"
+    assert v["touch.seconds"] == "differs (legitimate: clock)"
+    assert v["flags.writable"] == "n/a (not measured on the real kernel)"
+    assert v["stat.st_size"] == "agree" and v["stat.st_ino"].startswith("differs (legitimate")
+    assert t.ok, str(t)
 
 
 @pytest.mark.real

@@ -121,7 +121,7 @@ def snapshot(m):
         for v in p.mm.vmas:
             arrays.append(v.pte.tobytes())
     return (m.now, len(m.clock), m.clock.peek(), dict(vars(m.vmstat)), len(m.trace),
-            m.wb.dirty_exceeded, [p.minflt for p in m.procs.values()], arrays)
+            [sb.bdi.dirty_exceeded for sb in m.mounts.values()], [p.minflt for p in m.procs.values()], arrays)
 
 
 @pytest.mark.parametrize("kernel", ["2.6.37", "6.18"])
@@ -140,7 +140,9 @@ def test_getters_change_nothing(kernel):
         m.layout("/data/f"), m.pages_lost(), m.now, m.clock.peek()
         p.smaps(), p.smaps(a), p.status(), p.getrusage(), p.pageflags(a, 64 * MiB)
         p.getrlimit(mmsim.RLIMIT_MEMLOCK), m.trace.query(op="touch"), m.trace.counts()
-        m.wb.global_dirty_limits(), m.wb.ratelimit(), m.wb.next_completion()
+        m.wb.global_dirty_limits(), m.wb.ratelimit(p, m.mounts["/data"].bdi)
+        m.wb.next_completion(), m.mounts["/data"].bdi.completions.fraction()
+        m.wb.bdi_thresh(p, m.mounts["/data"].bdi, 1000)
     after = snapshot(m)
     assert after[:7] == before[:7]
     assert all(np.array_equal(x, y) for x, y in zip(after[7], before[7]))

@@ -24,6 +24,7 @@ from mmsim._abi import (KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
                         MADV_POPULATE_WRITE, RLIMIT_MEMLOCK, FALLOC_FL_KEEP_SIZE)
 from mmsim.errors import Signal
 from mmsim.experiment import DIFFERENTIAL
+from mmsim.results import PAGE_FLAGS, SMAPS_FIELDS, STATUS_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 OK, WHY = real.available()
@@ -74,14 +75,16 @@ def test_touch_read_write_roundtrip():
         p.ftruncate(fd, 16 * PAGE_SIZE)
         a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         r = p.touch(a, 16 * PAGE_SIZE)
+        f0 = p.getrusage().ru_minflt
         w = p.touch(a, 16 * PAGE_SIZE, write=True)
+        minflt_w = p.getrusage().ru_minflt - f0
         p.write(a + 100, b"hello, mlock" * 5000)            # crosses pages and pipe chunks
         back = p.read(a + 100, 12 * 5000)
         p.msync(a, 16 * PAGE_SIZE, MS_SYNC)
         with open(path, "rb") as f:
             f.seek(100)
             on_disk = f.read(12)
-        return {"r": (r.pages, type(r.seconds).__name__), "w": w.pages, "minflt_w": w.minflt,
+        return {"r": (r.pages, type(r.seconds).__name__), "w": w.pages, "minflt_w": minflt_w,
                 "back_ok": back == b"hello, mlock" * 5000, "disk": on_disk,
                 "size": m.stat(path).st_size}
     out = real.run(exp)
@@ -106,11 +109,13 @@ def test_sigbus_beyond_eof_and_the_process_lives_on():
                 out[what] = None
             except Signal as s:
                 out[what] = (signal.Signals(s.signo).name, s.addr - a, getattr(s, "pages", None))
+                out[what + "_seconds"] = type(getattr(s, "seconds", None)).__name__
         out["after"] = p.touch(a, PAGE_SIZE, write=True).pages
         return out
     out = real.run(exp)
     assert out["touch_read"] == ("SIGBUS", PAGE_SIZE, 1)
     assert out["touch_write"] == ("SIGBUS", PAGE_SIZE, 1)
+    assert out["touch_read_seconds"] == out["touch_write_seconds"] == "float"
     assert out["read"][:2] == ("SIGBUS", PAGE_SIZE)
     assert out["write"][:2] == ("SIGBUS", PAGE_SIZE + 8)
     assert out["after"] == 1
@@ -182,6 +187,8 @@ def test_smaps_status_rusage_shapes():
                                  ("Size", "Rss", "Shared_Clean", "Shared_Dirty", "Private_Clean",
                                   "Private_Dirty", "Anonymous", "Locked", "start", "end")}),
                 "flags": v["VmFlags"], "span": v["end"] - v["start"],
+                "keys": (tuple(v), tuple(p.status())),
+                "classes": (type(p.touch(a, PAGE_SIZE)).__name__, type(p.getrusage()).__name__),
                 "status": sorted(k for k in ("VmLck", "VmRSS", "VmSize") if
                                  isinstance(p.status().get(k), int)),
                 "ru": (type(p.getrusage().ru_minflt).__name__,
@@ -193,6 +200,8 @@ def test_smaps_status_rusage_shapes():
     assert out["flags"].split()[:2] == ["rd", "wr"]
     assert out["span"] == 8 * PAGE_SIZE
     assert out["status"] == ["VmLck", "VmRSS", "VmSize"]
+    assert out["keys"] == (SMAPS_FIELDS, STATUS_FIELDS)          # the simulator's, on 6.18
+    assert out["classes"] == ("TouchResult", "Rusage")
     assert out["ru"] == ("int", "int")
 
 
@@ -254,10 +263,33 @@ def test_pageflags_from_kpageflags_even_unprivileged():
         return f1.source, f1.counts(), f2, p.pageflags(z, 4 * PAGE_SIZE).counts(), sorted(p.caps())
     source, c1, c2, cz, caps = real.run(exp, caps=set(), memlock=(1 * MiB, 1 * MiB))
     assert caps == []
-    assert "kpageflags" in source
+    assert "kpageflags" in source and tuple(c1) == PAGE_FLAGS
+    assert c1["writable"] is None and c1["pte_dirty"] is None    # no /proc file shows PTE bits
     assert c1["present"] == c1["mlocked"] == c1["unevictable"] == 16 and c1["dirty"] == 0
     assert c2["dirty"] == 16 and c2["mlocked"] == 16
-    assert cz["zero"] == 4 and cz["anon"] == 0
+    assert cz["zero"] == cz["present"] == 4 and cz["anon"] == 0
+
+
+def test_pageflags_without_kpageflags_keep_every_key():
+    """A host where /proc/kpageflags cannot be opened (not root): pagemap's
+    flags only, the others None, the keys the same."""
+    def exp(m, p):
+        a = p.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.touch(a, 2 * PAGE_SIZE, write=True)
+        pf = real._PageFlagReader()
+        if pf.kpageflags is not None:
+            os.close(pf.kpageflags)
+            pf.kpageflags = None
+        try:
+            f = pf.read(a, 4)
+        finally:
+            pf.close()
+        return tuple(f), f.source, f.counts()
+    keys, source, counts = real.run(exp)
+    assert keys == PAGE_FLAGS and source == "pagemap"
+    assert counts["present"] == counts["exclusive"] == 2 and counts["file"] == 0
+    assert {k for k, v in counts.items() if v is None} == set(PAGE_FLAGS) - {
+        "present", "swap", "file", "exclusive"}
 
 
 # ---------------------------------------------------------------------------

@@ -45,7 +45,11 @@ def test_lock_before_the_patch_hangs_with_the_partition_full(hole20g):
     assert r.hung.function == "balance_dirty_pages"
     assert r.free_blocks == 0
     assert r.file_blocks_kb * 1024 == pytest.approx(10 * GiB, rel=0.05)
-    assert r.hung.state["dirty_pages"] > r.hung.state["dirty_thresh"]
+    # stuck over its own limit on the disk: 2.6.37's bdi_thresh, at most 7/8
+    # of the global limit for a single heavy writer (task_dirty_limit)
+    st = r.hung.state
+    assert st["bdi_dirty_pages"] > st["bdi_thresh"]
+    assert st["bdi_thresh"] <= st["dirty_thresh"] * 7 // 8 + 1
     # it went through do_wp_page: the write fault dirtied the pages
     assert r.functions["do_wp_page"] >= 2_600_000
     assert r.pages_lost > 0          # failed writeback cleaned pages: data only in RAM
@@ -89,6 +93,30 @@ def test_large_shared_mlock_is_more_than_twice_as_fast_after_the_patch():
     assert before.disk["write_bytes"] > 4 * GiB
     assert after.disk["write_bytes"] == 0
     assert before.disk["read_seeks"] > 100 * max(after.disk["read_seeks"], 1)
+
+
+def test_shared_mlock_timeline_samples_the_mlock_without_changing_it():
+    plain = scenarios.shared_mlock("2.6.37", size=256 * MiB, ram=342 * MiB)
+    sampled = scenarios.shared_mlock("2.6.37", size=256 * MiB, ram=342 * MiB, sample=0.5)
+    assert (sampled.seconds, sampled.disk, sampled.dirty_kb) == (plain.seconds, plain.disk, plain.dirty_kb)
+    assert plain.timeline == [] and sampled.meminfo["Dirty"] == sampled.dirty_kb
+    span = sampled.timeline[-1]["t"] - sampled.timeline[0]["t"]
+    assert len(sampled.timeline) >= 2 and sampled.seconds - 0.5 <= span <= sampled.seconds
+    assert sampled.timeline[-1]["write_bytes"] > sampled.timeline[0]["write_bytes"]
+
+
+SESSION = "file /data/hole20G shared\nmap hole20G\ntouch hole20G\nlock hole20G"
+
+
+def test_michels_session_prints_memtoy_and_reports_what_it_left():
+    small = dict(size=64 * MiB, partition=32 * MiB, ram=128 * MiB)
+    new = scenarios.michels_session("2.6.38", SESSION, **small)
+    assert "memtoy>lock hole20G" in new.transcript and "took" in new.transcript
+    assert (new.dirty_kb, new.mlocked_kb, new.file_mib, new.free_mib) == (0, 65536, 0, 32)
+    old = scenarios.michels_session("2.6.37", SESSION, **small)
+    assert "does not return: task stuck in balance_dirty_pages" in old.transcript
+    assert old.mlocked_kb == 0 and old.free_mib == 0 and old.file_mib == 32 and old.dirty_kb > 0
+    assert old.clock > new.clock
 
 
 @pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs"])

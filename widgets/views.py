@@ -14,6 +14,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mmsim.errors import EINVAL, error
+
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
 STATES = ("not present", "clean", "dirty", "writeback", "locked, clean", "locked, dirty",
@@ -51,14 +53,20 @@ class View:
 
 
 def page_states(flags):
-    """Code each page by STATES index from kpageflags arrays.
+    """Code each page by STATES index from page flags (mmsim.results.PageFlags).
 
     A page under writeback counts as "writeback" even if a store dirtied it
-    again meanwhile; "locked" is PG_mlocked, for file and anonymous pages.
+    again meanwhile; "locked" is "mlocked" (PG_mlocked), for file and
+    anonymous pages; a PTE mapping the zero page counts as not present, the
+    mapping has no page of its own there.
     """
-    present, dirty, wb, locked, anon = (flags[k] for k in
-                                        ("present", "dirty", "writeback", "locked", "anon"))
-    filep = present & ~anon
+    keys = ("present", "zero", "dirty", "writeback", "mlocked", "anon")
+    unknown = [k for k in keys if flags[k] is None]
+    if unknown:
+        raise error(EINVAL, f"page states need the page flags {', '.join(unknown)}, which this "
+                            "host does not show (/proc/kpageflags needs root)")
+    present, zero, dirty, wb, locked, anon = (flags[k] for k in keys)
+    filep = present & ~zero & ~anon
     kind = np.where(wb, 2, np.where(dirty, 1, 0))        # clean, dirty, writeback
     code = np.zeros(len(present), np.uint8)
     code[filep] = (1 + kind + 3 * locked)[filep]

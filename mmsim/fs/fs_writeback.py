@@ -19,6 +19,7 @@ pass is logged in the machine's trace as pid 0, op "background" or
 
 from .._abi import PAGE_SIZE
 from ..kernels import fname
+from ..lib.proportions import PropLocal
 from ..mm.page_writeback import MAX_WRITEBACK_PAGES, WbResult, write_cache_pages
 
 FAILED_PASS_BACKOFF = 1e-6     # a pass that only failed leaves the disk idle: step past it
@@ -36,12 +37,26 @@ class BdiWriteback:
     def __init__(self, m, sb):
         self.m = m
         self.sb = sb
+        self.nr_reclaimable = 0       # BDI_RECLAIMABLE: this disk's dirty pages
+        self.nr_writeback = 0         # BDI_WRITEBACK: its pages under writeback
+        self.completions = PropLocal(m.wb.vm_completions)   # bdi->completions (2.6.37)
+        self.dirty_exceeded = False   # bdi->dirty_exceeded
         self.background = False       # a background writeback work item is queued
         self.kupdate_due = False      # the periodic wake-up came
         self.work = None              # the flusher's next run, while one is scheduled
         self._schedule_kupdate(m.wb.dirty_writeback_interval)
 
     # -- what others call --------------------------------------------------------
+    @property
+    def write_bandwidth(self):
+        """Pages per second the disk writes (bdi->write_bandwidth, here the disk's own rate)."""
+        return max(1, int(self.sb.disk.bandwidth) // PAGE_SIZE)
+
+    def writeback_in_progress(self):
+        """Whether the flusher has writeback work queued or running (writeback_in_progress)."""
+        return self.background or self.work is not None
+
+
     def start_background_writeback(self):
         """Queue background writeback and wake the flusher (bdi_start_background_writeback)."""
         self.background = True

@@ -28,7 +28,7 @@ class Inode:
         self.ino = ino
         self.name = name
         self.size = 0
-        self.mapping = AddressSpace(vmstat, shmem=sb.shmem)
+        self.mapping = AddressSpace(vmstat, shmem=sb.shmem, bdi=sb.bdi)
         self.block = np.full(0, HOLE, np.int32)
         self.bstate = np.zeros(0, np.uint8)
         self.nblocks = 0          # blocks allocated to the file

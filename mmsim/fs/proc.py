@@ -6,9 +6,10 @@ Sizes in kB, as /proc prints them, as ints.
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..flags import (PG_DIRTY, PG_WRITEBACK, PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO,
-                     VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE,
-                     VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+from ..flags import (PG_DIRTY, PG_UPTODATE, PG_WRITEBACK, PTE_ANON, PTE_DIRTY, PTE_PRESENT,
+                     PTE_WRITE, PTE_ZERO, VM_EXEC, VM_LOCKED, VM_LOCKONFAULT, VM_MAYEXEC,
+                     VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
+from ..results import PAGE_FLAGS, PageFlags
 from .super import iterate_inodes
 
 KB = PAGE_SIZE // 1024
@@ -111,15 +112,24 @@ def meminfo(m):
 def kpageflags(m, proc, addr, length):
     """Per page of [addr, addr+length): what /proc/PID/pagemap + /proc/kpageflags tell.
 
-    Return a dict of boolean numpy arrays: "present" (a real page is mapped,
-    not the zero page), "anon", "dirty", "writeback" (KPF_WRITEBACK),
-    "locked" (PG_mlocked), "writable" (the PTE allows a store without a
-    fault). Unmapped pages are all False.
+    Return a PageFlags (mmsim.results), under the kernel's names:
+    pagemap's present, swap, file, exclusive (fs/proc/task_mmu.c
+    pte_to_pagemap_entry: PM_PRESENT for any present PTE, the zero page's
+    included; PM_FILE and PM_MMAP_EXCLUSIVE only for a normal page,
+    vm_normal_page), the kpageflags of the mapped page (fs/proc/page.c
+    stable_page_flags: uptodate, dirty = PG_dirty, writeback, anon,
+    unevictable, zero, mlocked = PG_mlocked) and the PTE's own write and
+    dirty bits (writable, pte_dirty). Unmapped pages are all False.
+
+    Simplifications: no swap, so swap is always False; the only
+    unevictable pages are mlocked ones (no SHM_LOCK, no ramfs); anonymous
+    pages are never PG_dirty (the kernel sets it when they enter the swap
+    cache); every kernel version reports every flag under 6.18's names
+    (PM_FILE came in 3.5, KPF_ZERO_PAGE in 4.0, PM_MMAP_EXCLUSIVE in 4.2).
     """
     start = addr & ~(PAGE_SIZE - 1)
     n = -(-(addr + length - start) // PAGE_SIZE)
-    out = {k: np.zeros(n, bool)
-           for k in ("present", "anon", "dirty", "writeback", "locked", "writable")}
+    out = {k: np.zeros(n, bool) for k in PAGE_FLAGS}
     for vma in proc.mm.vmas_in(start, start + n * PAGE_SIZE):
         lo = max(vma.start, start)
         hi = min(vma.end, start + n * PAGE_SIZE)
@@ -127,22 +137,34 @@ def kpageflags(m, proc, addr, length):
         o0 = (lo - start) // PAGE_SIZE
         sl = slice(o0, o0 + i1 - i0)
         pte = vma.pte[i0:i1]
-        resident = (pte & (PTE_PRESENT | PTE_ZERO)) == PTE_PRESENT
-        anon = resident & ((pte & PTE_ANON) != 0)
-        out["present"][sl] = resident
-        out["anon"][sl] = anon
-        out["writable"][sl] = resident & ((pte & PTE_WRITE) != 0)
-        dirty = resident & ((pte & PTE_DIRTY) != 0)
-        locked = np.zeros(i1 - i0, bool)
+        present = (pte & PTE_PRESENT) != 0
+        zero = present & ((pte & PTE_ZERO) != 0)
+        normal = present & ~zero
+        anon = normal & ((pte & PTE_ANON) != 0)
+        filep = normal & ~anon
+        mapcount = np.zeros(i1 - i0, np.int64)
+        mlocked = np.zeros(i1 - i0, bool)
+        uptodate = anon.copy()            # do_anonymous_page: __folio_mark_uptodate
+        dirty = np.zeros(i1 - i0, bool)
+        writeback = np.zeros(i1 - i0, bool)
         if anon.any():
-            locked[anon] = m.anon.mlock[vma.pfn[i0:i1][anon]] > 0
-        filep = resident & ~anon
+            pfn = vma.pfn[i0:i1][anon]
+            mapcount[anon] = m.anon.mapcount[pfn]
+            mlocked[anon] = m.anon.mlock[pfn] > 0
         if filep.any():
             idx = vma.pgoff + i0 + np.flatnonzero(filep)
             mp = vma.inode.mapping
-            dirty[filep] |= (mp.flags[idx] & PG_DIRTY) != 0
-            out["writeback"][sl][filep] = (mp.flags[idx] & PG_WRITEBACK) != 0
-            locked[filep] = mp.mlock[idx] > 0
-        out["dirty"][sl] = dirty
-        out["locked"][sl] = locked
-    return out
+            flags = mp.flags[idx]
+            mapcount[filep] = mp.mapcount[idx]
+            mlocked[filep] = mp.mlock[idx] > 0
+            uptodate[filep] = (flags & PG_UPTODATE) != 0
+            dirty[filep] = (flags & PG_DIRTY) != 0
+            writeback[filep] = (flags & PG_WRITEBACK) != 0
+        for k, v in (("present", present), ("file", filep), ("exclusive", normal & (mapcount == 1)),
+                     ("uptodate", uptodate), ("dirty", dirty), ("writeback", writeback),
+                     ("anon", anon), ("unevictable", mlocked), ("zero", zero),
+                     ("mlocked", mlocked),
+                     ("writable", present & ((pte & PTE_WRITE) != 0)),
+                     ("pte_dirty", present & ((pte & PTE_DIRTY) != 0))):
+            out[k][sl] = v
+    return PageFlags(start, n, "simulator", out)

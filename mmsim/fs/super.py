@@ -15,6 +15,7 @@ from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MK
                      PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import truncate_pagecache, truncate_pagecache_range
+from ..mm.pagevec import count, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -111,10 +112,11 @@ class SuperBlock:
         return self.balloc.nfree - self.reserved
 
     def _reserve(self, inode, pg):
-        """Reserve one block for each page in pg (the caller checked the space)."""
+        """Reserve one block for each page of selection pg (the caller checked the space)."""
+        n = count(pg)
         inode.bstate[pg] |= B_DELAY
-        inode.nreserved += len(pg)
-        self.reserved += len(pg)
+        inode.nreserved += n
+        self.reserved += n
 
     def _goal_for(self, inode, first):
         """The block after the file's previous allocated page (ext2_find_near).
@@ -122,6 +124,8 @@ class SuperBlock:
         Looks back from first in growing windows: the previous page is
         usually allocated, and a long file is never scanned whole.
         """
+        if first > 0 and inode.block[first - 1] >= 0:   # the usual case: right after it
+            return int(inode.block[first - 1]) + 1
         hi, window = first, 64
         while hi > 0:
             lo = max(0, hi - window)
@@ -132,42 +136,46 @@ class SuperBlock:
         return self.goal
 
     def _allocate(self, inode, pg):
-        """Allocate blocks to pages pg (sorted), run by run near each run's goal.
+        """Allocate blocks to the pages of selection pg, run by run near each run's goal.
 
         Return how many leading pages of pg got a block (fewer on ENOSPC).
         """
-        if len(pg) == 0:
+        if isinstance(pg, slice):
+            runs = [(pg.start, pg.stop)]
+        elif len(pg) == 0:
             return 0
-        if int(pg[-1]) - int(pg[0]) + 1 == len(pg):
-            runs = [pg]
         else:
-            runs = np.split(pg, np.flatnonzero(np.diff(pg) != 1) + 1)
+            cuts = np.flatnonzero(np.diff(pg) != 1) + 1
+            starts = np.concatenate([[0], cuts])
+            ends = np.concatenate([cuts, [len(pg)]])
+            runs = [(int(pg[a]), int(pg[b - 1]) + 1) for a, b in zip(starts, ends)]
         done = 0
-        for run in runs:
-            blocks = self.balloc.alloc(len(run), self._goal_for(inode, int(run[0])))
+        for lo, hi in runs:
+            blocks = self.balloc.alloc(hi - lo, self._goal_for(inode, lo))
             got = len(blocks)
-            inode.block[run[:got]] = blocks
+            inode.block[lo:lo + got] = blocks
             inode.nblocks += got
             done += got
             if got:
                 self.goal = int(blocks[-1]) + 1
-            if got < len(run):
+            if got < hi - lo:
                 break
         return done
 
     # -- hooks called by mm/ ------------------------------------------------------
     def do_page_mkwrite(self, inode, pg):
-        """Run ->page_mkwrite for pages pg (in fault order); return how many succeeded.
+        """Run ->page_mkwrite for the pages of selection pg (in fault order).
 
-        Fewer than len(pg) means the next page got ENOSPC, which the fault
-        handler turns into SIGBUS (mm/memory.c: do_page_mkwrite,
-        VM_FAULT_SIGBUS). Callers only call this when page_mkwrite is not None.
+        Return how many succeeded: fewer than all means the next page got
+        ENOSPC, which the fault handler turns into SIGBUS (mm/memory.c:
+        do_page_mkwrite, VM_FAULT_SIGBUS). Callers only call this when
+        page_mkwrite is not None.
         Since 2012 every ->page_mkwrite updates the file times before it
         tries anything (block_page_mkwrite, ext4_page_mkwrite,
         filemap_page_mkwrite), so even a fault it fails moves mtime.
         Simplified: btrfs is taken to do the same.
         """
-        if self.kernel.mkwrite_updates_time and len(pg):
+        if self.kernel.mkwrite_updates_time and count(pg):
             inode.file_update_time()
         return self._prepare_write(inode, pg, self.page_mkwrite)
 
@@ -190,16 +198,16 @@ class SuperBlock:
         return self.write_fn[1 if self.kernel.modern_names else 0]
 
     def write_begin(self, inode, pg):
-        """Run ->write_begin for pages pg of a write(2), in order; return how many succeeded.
+        """Run ->write_begin for the pages of selection pg of a write(2), in order.
 
         Reserves or allocates the blocks the pages need, as write_begin_kind
-        says; fewer than len(pg) means the next page got ENOSPC
-        (mm/filemap.c generic_perform_write stops there).
+        says. Return how many succeeded: fewer than all means the next page
+        got ENOSPC (mm/filemap.c generic_perform_write stops there).
         """
         return self._prepare_write(inode, pg, self.write_begin_kind())
 
     def _prepare_write(self, inode, pg, kind):
-        """Reserve or allocate blocks for pages pg as kind says; return how many got them.
+        """Reserve or allocate the blocks of selection pg as kind says; return how many got them.
 
         The work ->page_mkwrite and ->write_begin share: a delalloc
         reservation (MKWRITE_RESERVE) or a block (MKWRITE_ALLOC) for each
@@ -207,23 +215,27 @@ class SuperBlock:
         filesystem), in order, until free space runs out. The pages that
         succeeded get PG_MKWRITE: their buffers are ready for writeback.
         """
-        ok = len(pg)
+        ok = count(pg)
         if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
             unreserved = (inode.bstate[pg] & B_DELAY) == 0
             need = unreserved if (self.cow and kind == MKWRITE_RESERVE) else \
                 unreserved & (inode.block[pg] == HOLE)
-            ok = int(np.searchsorted(np.cumsum(need), self.free_blocks(), side="right"))
-            take = pg[:ok][need[:ok]]
-            if kind == MKWRITE_RESERVE:
-                self._reserve(inode, take)
-            else:
-                self._allocate(inode, np.sort(take))
+            nneed = int(np.count_nonzero(need))
+            free = self.free_blocks()
+            if nneed > free:
+                ok = int(np.searchsorted(np.cumsum(need), free, side="right"))
+            if nneed:
+                take = subset(head(pg, ok), need[:ok])
+                if kind == MKWRITE_RESERVE:
+                    self._reserve(inode, take)
+                else:
+                    self._allocate(inode, take)
         if ok:
-            inode.mapping.flags[pg[:ok]] |= PG_MKWRITE
+            inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
 
     def map_blocks(self, inode, pg):
-        """Give dirty pages pg (sorted) blocks to be written to.
+        """Give dirty pages pg (a sorted selection) blocks to be written to.
 
         The get_block step of ->writepage/->writepages: turn
         delalloc reservations into blocks, allocate holes now if nothing
@@ -233,7 +245,7 @@ class SuperBlock:
         Return (written mask over pg, convert mask over pg).
         """
         block = inode.block
-        delayed = (inode.bstate[pg] & B_DELAY) != 0
+        delayed = (inode.bstate[pg] & B_DELAY) != 0 if inode.nreserved else None
         if self.cow:
             old = block[pg]
             old = old[old >= 0]
@@ -241,16 +253,18 @@ class SuperBlock:
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
-        nres = int(np.count_nonzero(delayed))
+        nres = 0 if delayed is None else int(np.count_nonzero(delayed))
         if nres:
-            inode.bstate[pg[delayed]] &= ~np.uint8(B_DELAY)
+            inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres
             self.reserved -= nres
-        need = pg[block[pg] == HOLE]
-        if len(need):
+        holes = block[pg] == HOLE
+        if holes.any():
             # reserved blocks are free in the bitmap: they allocate for sure
-            self._allocate(inode, need)
+            self._allocate(inode, subset(pg, holes))
         written = block[pg] != HOLE
+        if not self.has_fallocate():            # no unwritten extents to convert
+            return written, np.zeros(len(written), bool)
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)

@@ -22,9 +22,10 @@ from .page_alloc import alloc_pages
 class AddressSpace:
     """One file's cached pages, as numpy arrays indexed by page offset."""
 
-    def __init__(self, vmstat, shmem=False, capacity=0):
+    def __init__(self, vmstat, shmem=False, capacity=0, bdi=None):
         self.vmstat = vmstat
         self.shmem = shmem
+        self.bdi = bdi            # the backing device's writeback state (None for shmem)
         self.flags = np.zeros(capacity, np.uint8)
         self.mapcount = np.zeros(capacity, np.int16)
         self.mlock = np.zeros(capacity, np.int16)
@@ -68,13 +69,14 @@ class AddressSpace:
         idx: an index array or slice into the file's pages, all present.
         Return how many pages were newly dirtied (what the dirty throttle counts).
         """
-        was = self.flags[idx] & PG_DIRTY
-        newly = int(np.count_nonzero(was == 0))
+        flags = self.flags[idx]
+        newly = flags.size - int(np.count_nonzero(flags & PG_DIRTY))
         if newly:
             self.flags[idx] |= PG_DIRTY
             self.ndirty += newly
             if not self.shmem:
                 self.vmstat.nr_file_dirty += newly
+                self.bdi.nr_reclaimable += newly
         return newly
 
     def clear_dirty(self, idx):
@@ -84,6 +86,7 @@ class AddressSpace:
         self.ndirty -= n
         if not self.shmem:
             self.vmstat.nr_file_dirty -= n
+            self.bdi.nr_reclaimable -= n
         return n
 
     def remove(self, idx):
@@ -103,6 +106,7 @@ class AddressSpace:
             self.vmstat.nr_shmem -= n
         else:
             self.vmstat.nr_file_dirty -= dirty
+            self.bdi.nr_reclaimable -= dirty
         return n
 
     def mlock_add(self, idx, delta):
@@ -122,6 +126,8 @@ class AddressSpace:
     def next_dirty(self, start, n, skip_writeback=False):
         """Return up to n dirty page offsets from start on, wrapping once (cyclic writeback).
 
+        A slice when they are the n pages from start on, else an index array.
+
         skip_writeback leaves out pages still under writeback.
 
         Scans in growing windows, so that finding a few dirty pages in a
@@ -130,7 +136,7 @@ class AddressSpace:
         size = len(self.flags)
         mask = PG_DIRTY | PG_WRITEBACK if skip_writeback else PG_DIRTY
         if start + n <= size and ((self.flags[start:start + n] & mask) == PG_DIRTY).all():
-            return np.arange(start, start + n)
+            return slice(start, start + n)
         found, got = [], 0
         for lo, hi in ((start, size), (0, min(start, size))):
             window = max(4 * n, 4096)
@@ -202,37 +208,38 @@ def generic_perform_write(m, proc, inode, pos, data):
     (__block_write_begin; holes and new blocks are zeros); the bytes are
     copied in; ->write_end dirties the page (block_write_end ->
     __set_page_dirty), extends i_size and marks the inode dirty; and
-    balance_dirty_pages_ratelimited counts the page: every page copied on
-    2.6.37, every page newly dirtied since 3.2 (current->nr_dirtied, with
-    the IO-less throttle). Pages go in batches of the task's remaining
+    balance_dirty_pages_ratelimited counts the pages newly dirtied
+    (simplified: 2.6.37 counted every page copied toward the ratelimit,
+    dirty already or not). Pages go in batches of the task's remaining
     ratelimit, so the throttle and the flusher run in between. Costs,
     derived from the profile: file_map_cached + wp_reuse per page (copy,
     set_page_dirty), file_fill_hole per page newly cached, mkwrite_reserve
     or mkwrite_alloc per block reserved or allocated.
     """
-    sb, mapping, prof, k = inode.sb, inode.mapping, m.profile, m.kernel
+    sb, mapping, prof = inode.sb, inode.mapping, m.profile
     end = pos + len(data)
     first, last = pos >> PAGE_SHIFT, -(-end // PAGE_SIZE)
     inode.resize(last)
     block_cost = prof.mkwrite_alloc if sb.write_begin_kind() == MKWRITE_ALLOC else prof.mkwrite_reserve
-    path = tuple(fname(k, f) for f in ("sys_pwrite64", "vfs_write")) + sb.write_path()
+    path = tuple(fname(m.kernel, f) for f in ("sys_pwrite64", "vfs_write")) + sb.write_path()
     c = m.contents
     written, err = 0, 0
     proc.call_start = m.now
     i = first
     while i < last:
-        step = last - i if sb.bdi is None else max(1, m.wb.ratelimit() - proc.nr_dirtied)
-        pg = np.arange(i, min(last, i + step))
+        step = (max(1, m.wb.ratelimit(proc, sb.bdi) - proc.nr_dirtied) if sb.dirty_accounting
+                else last - i)
+        n = min(last, i + step) - i
         t0 = m.now
         had = inode.nblocks + inode.nreserved
-        ok = sb.write_begin(inode, pg)
+        ok = sb.write_begin(inode, slice(i, i + n))
         new_blocks = inode.nblocks + inode.nreserved - had
-        if ok < len(pg):
+        if ok < n:
             err = ENOSPC
         if ok == 0:
             break
         hi = i + ok
-        miss = pg[:ok][(mapping.flags[i:hi] & PG_UPTODATE) == 0]
+        miss = i + np.flatnonzero((mapping.flags[i:hi] & PG_UPTODATE) == 0)
         nread, waited = 0, 0.0
         if len(miss):
             waited = alloc_pages(m, proc, len(miss), protect=(inode, i, hi))
@@ -258,9 +265,8 @@ def generic_perform_write(m, proc, inode, pos, data):
                        i * PAGE_SIZE, hi * PAGE_SIZE, nread)
         m.clock.run_until(t0 + waited + ok * (prof.file_map_cached + prof.wp_reuse)
                           + len(miss) * prof.file_fill_hole + new_blocks * block_cost)
-        counted = newly if k.io_less_throttling else ok
-        if counted and sb.bdi is not None:
-            m.wb.balance_dirty_pages_ratelimited(proc, sb.bdi, counted)
+        if newly and sb.dirty_accounting:
+            m.wb.balance_dirty_pages_ratelimited(proc, sb.bdi, newly)
         if err:
             break
         i = hi

@@ -35,6 +35,7 @@ from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
 from ..kernels import fname
 from ..fs.fs_writeback import mark_inode_dirty
 from .page_alloc import alloc_pages
+from .pagevec import NONE, as_index, count, nth, shift, subset, where
 from .rmap import anon_vma_prepare
 
 P, W, D, Y, A, Z, L = (PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO,
@@ -43,7 +44,7 @@ BATCH = 1024           # pages faulted between two looks at the disk (4 MiB)
 READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 
 
-@dataclass
+@dataclass(slots=True)
 class FaultResult:
     """What a range of faults did: pages per kernel path, cost, and counters."""
 
@@ -64,42 +65,6 @@ class FaultResult:
         self.dirtied += other.dirtied
         self.done += other.done
         self.signal = other.signal
-
-
-NONE = np.empty(0, np.int64)     # an empty page selection
-
-
-def where(mask, base=0):
-    """Positions of mask's true entries, plus base: a slice when all are true.
-
-    Range operations mostly cover whole runs of pages; a slice keeps them
-    from allocating index arrays of millions of entries.
-    """
-    if mask.all():
-        return slice(base, base + len(mask))
-    return base + np.flatnonzero(mask)
-
-
-def count(sel):
-    """How many pages a selection (slice or index array) holds."""
-    return sel.stop - sel.start if isinstance(sel, slice) else len(sel)
-
-
-def shift(sel, k):
-    """The selection moved by k pages."""
-    return slice(sel.start + k, sel.stop + k) if isinstance(sel, slice) else sel + k
-
-
-def subset(sel, mask):
-    """The entries of sel where mask (over sel) is true; sel itself if all are."""
-    if mask.all():
-        return sel
-    return as_index(sel)[mask]
-
-
-def as_index(sel):
-    """The selection as an index array."""
-    return np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
 
 
 def filemap_fault(m, proc, inode, pgs):
@@ -172,10 +137,10 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     sb = inode.sb if inode is not None else None
     mkwrite = sb.page_mkwrite if sb is not None else MKWRITE_NONE
     if write and vma.shared and mkwrite is not MKWRITE_NONE:
-        sel = as_index(where(need[:stop - lo]))
-        ok = sb.do_page_mkwrite(inode, vma.pgoff + lo + sel)
-        if ok < len(sel):
-            stop = lo + int(sel[ok])
+        sel = where(need[:stop - lo])
+        ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo))
+        if ok < count(sel):
+            stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
     n = stop - lo
     pte = vma.pte[lo:stop]
@@ -316,7 +281,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     i = lo
     while i < hi:
         if dirties:
-            step = max(1, m.wb.ratelimit() - proc.nr_dirtied)
+            step = max(1, m.wb.ratelimit(proc, inode.sb.bdi) - proc.nr_dirtied)
         elif reads:
             step = BATCH
         else:
@@ -334,7 +299,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
         i += res.done
         if res.signal is not None:
             break
-        if res.dirtied:
+        if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
             m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
     return total
 
@@ -414,7 +379,10 @@ def mlock_ptes(m, vma, lo, hi, on):
     delta = 1 if on else -1
     if vma.pfn is None:                             # no anonymous page in this vma
         vma.inode.mapping.mlock_add(shift(sel, vma.pgoff + lo), delta)
-        pte[sel] = pte[sel] | L if on else pte[sel] & ~np.uint8(L)
+        if on:
+            pte[sel] |= L
+        else:
+            pte[sel] &= ~np.uint8(L)
         return n
     anon = (pte[sel] & A) != 0
     if anon.any():

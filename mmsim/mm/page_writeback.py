@@ -20,17 +20,19 @@ import heapq
 
 import numpy as np
 
-from .._abi import PAGE_SIZE
 from ..clock import IRQ
 from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
+from ..lib.proportions import PropGlobal, ilog2
+from .pagevec import as_index, as_run, count, first_last, head, subset
 from .rmap import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
 RATELIMIT_MAX = 1024           # mm/page-writeback.c: ratelimit_pages, at most 4 MiB
-RATELIMIT_EXCEEDED = 8         # balance_dirty_pages_ratelimited_nr once dirty_exceeded
-MAX_PAUSE = 0.2                # IO-less throttling (3.2+): at most HZ/5 per sleep
+RATELIMIT_EXCEEDED = 8         # 2.6.37: the ratelimit once bdi->dirty_exceeded
+DIRTY_POLL_THRESH = 32         # 3.2+: 128 KiB, the smallest nr_dirtied_pause it aims for
+INIT_NR_DIRTIED_PAUSE = 32     # 3.2+: a new task's nr_dirtied_pause (128 KiB)
 HUNG_TASK_TIMEOUT = 120.0      # kernel.hung_task_timeout_secs, the default
 
 
@@ -65,32 +67,34 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if mapping.ndirty == 0:
         return WbResult(done=at)
     if sync:
-        pgs = mapping.dirty_pages(first, last)
+        pgs = as_run(mapping.dirty_pages(first, last))
     else:
         pgs = mapping.next_dirty(mapping.writeback_index, nr_to_write, skip_writeback=True)
-        if len(pgs) > 1 and pgs[-1] < pgs[0]:       # wrapped around the end
-            pgs = np.sort(pgs)
-    if len(pgs) == 0:
+        if not isinstance(pgs, slice) and len(pgs) > 1 and pgs[-1] < pgs[0]:
+            pgs = np.sort(pgs)                  # wrapped around the end
+    if count(pgs) == 0:
         return WbResult(done=at)
     written, convert = inode.sb.map_blocks(inode, pgs)
-    if not written.all() and not (sync and m.kernel.sync_writeback_continues):
+    allok = written.all()
+    if not allok and not (sync and m.kernel.sync_writeback_continues):
         k = int(np.argmin(written)) + 1      # pages up to the first failure
-        pgs, written, convert = pgs[:k], written[:k], convert[:k]
+        pgs, written, convert = head(pgs, k), written[:k], convert[:k]
     clear_page_dirty_for_io(m, inode, pgs)
-    ok = pgs if written.all() else pgs[written]
-    done = inode.sb.submit_write(inode, ok, pgs[written & convert], at)
+    ok = pgs if allok else as_index(pgs)[written]
+    done = inode.sb.submit_write(inode, ok, subset(pgs, written & convert), at)
     mapping.flags[ok] &= ~np.uint8(PG_MKWRITE)
-    nfailed = len(pgs) - len(ok)
+    nok = count(ok)
+    nfailed = count(pgs) - nok
     if nfailed:
-        mapping.flags[pgs[~written]] |= PG_ERROR
+        mapping.flags[as_index(pgs)[~written]] |= PG_ERROR
         mapping.wb_err = ENOSPC
-    mapping.writeback_index = int(pgs[-1]) + 1
+    mapping.writeback_index = first_last(pgs)[1]
     if mapping.ndirty == 0:
         inode.dirtied_when = None
-    if len(ok):
+    if nok:
         m.wb.set_page_writeback(mapping, ok, done)
         m.wb.last_written = max(m.wb.last_written, at)
-    return WbResult(len(ok), nfailed, done)
+    return WbResult(nok, nfailed, done)
 
 
 def clear_page_dirty_for_io(m, inode, pgs):
@@ -118,9 +122,13 @@ class Writeback:
         self.dirty_expire = 30.0              # vm.dirty_expire_centisecs / 100
         self.dirty_writeback_interval = 5.0   # vm.dirty_writeback_centisecs / 100
         self.hung_timeout = hung_timeout      # kernel.hung_task_timeout_secs
-        self.dirty_exceeded = False           # bdi->dirty_exceeded
         self.last_written = 0.0               # last time a page reached the disk
         self._completions = []                # completion times of writes in flight
+        # 2.6.37's floating proportions, their period set at boot from the dirty
+        # limit of an empty machine (page_writeback_init -> calc_period_shift)
+        shift = 2 + ilog2(max(2, self.dirty_ratio * (m.ram_pages + 1) // 100) - 1)
+        self.vm_completions = PropGlobal(shift)   # writeout completions, per disk
+        self.vm_dirties = PropGlobal(shift)       # pages dirtied, per task
 
     # -- pages in flight ------------------------------------------------------------
     def set_page_writeback(self, mapping, pgs, done):
@@ -129,15 +137,24 @@ class Writeback:
         set_page_writeback now; end_page_writeback is scheduled on the clock
         as the request's completion.
         """
+        n = count(pgs)
         mapping.flags[pgs] |= PG_WRITEBACK
-        self.m.vmstat.nr_writeback += len(pgs)
+        self.m.vmstat.nr_writeback += n
+        mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)
         self.m.clock.schedule(done, lambda: self.end_page_writeback(mapping, pgs), IRQ)
 
     def end_page_writeback(self, mapping, pgs):
-        """The write of pages pgs completed: clear PG_writeback (end_page_writeback)."""
+        """The write of pages pgs completed: clear PG_writeback (end_page_writeback).
+
+        Each page counts as a writeout completion of its disk
+        (test_clear_page_writeback -> __bdi_writeout_inc).
+        """
+        n = count(pgs)
         mapping.flags[pgs] &= ~np.uint8(PG_WRITEBACK)
-        self.m.vmstat.nr_writeback -= len(pgs)
+        self.m.vmstat.nr_writeback -= n
+        mapping.bdi.nr_writeback -= n
+        mapping.bdi.completions.inc(n)
         heapq.heappop(self._completions)
 
     def next_completion(self):
@@ -162,49 +179,53 @@ class Writeback:
             background = dirty // 2
         return background, dirty
 
-    def ratelimit(self):
-        """Pages a task may dirty between two balance_dirty_pages calls."""
-        if self.dirty_exceeded:
-            return RATELIMIT_EXCEEDED
+    def ratelimit_pages(self):
+        """2.6.37's ratelimit_pages: vm_total_pages / (ncpus * 32), 16 pages to 4 MiB
+        (writeback_set_ratelimit)."""
         return max(16, min(RATELIMIT_MAX, self.m.ram_pages // (self.m.ncpus * 32)))
 
-    def write_bandwidth_pages(self):
-        """Pages per second the busiest dirty disk writes (bdi->write_bandwidth)."""
-        mounts = self.m.mounts.values()
-        bws = [sb.disk.bandwidth for sb in mounts
-               if any(i.mapping.ndirty for i in sb.inodes.values())]
-        return max(bws or [sb.disk.bandwidth for sb in mounts] or [1e8]) / PAGE_SIZE
+    def ratelimit(self, proc, bdi):
+        """Pages proc may dirty on bdi before balance_dirty_pages looks again.
+
+        2.6.37: ratelimit_pages, 8 once the disk is over its limit
+        (balance_dirty_pages_ratelimited_nr, one counter per task here where
+        the kernel keeps one per CPU). 3.2+: the task's nr_dirtied_pause,
+        at most 8 once the disk is over its limit.
+        """
+        if self.m.kernel.io_less_throttling:
+            limit = proc.nr_dirtied_pause
+            return min(limit, RATELIMIT_EXCEEDED) if bdi.dirty_exceeded else limit
+        return RATELIMIT_EXCEEDED if bdi.dirty_exceeded else self.ratelimit_pages()
 
     # -- throttling --------------------------------------------------------------
     def balance_dirty_pages_ratelimited(self, proc, bdi, nr_dirtied):
-        """Count pages a task dirtied on bdi; every ratelimit pages, throttle it.
+        """Count pages proc dirtied on bdi; when its ratelimit is reached, throttle it.
 
-        bdi is the backing device of the mapping dirtied (its BdiWriteback,
-        fs/fs_writeback.py), whose inodes a 2.6.37 task writes back itself
-        and whose flusher it wakes.
+        bdi is the BdiWriteback of the mapping's disk (fs/fs_writeback.py).
+        The pages also count as the task's dirtying events for 2.6.37's
+        task_dirty_limit (account_page_dirtied -> task_dirty_inc).
         """
+        proc.dirties.inc(nr_dirtied)
         proc.nr_dirtied += nr_dirtied
-        if proc.nr_dirtied >= self.ratelimit():
+        if proc.nr_dirtied < self.ratelimit(proc, bdi):
+            return
+        if self.m.kernel.io_less_throttling:
+            self._balance_io_less(proc, bdi)
+        else:
             dirtied, proc.nr_dirtied = proc.nr_dirtied, 0
-            if self.m.kernel.io_less_throttling:
-                self._balance_io_less(proc, bdi, dirtied)
-            else:
-                self._balance_2637(proc, bdi, dirtied)
+            # sync_writeback_pages(): from the global ratelimit_pages, not the 8
+            write_chunk = max(dirtied, self.ratelimit_pages()) * 3 // 2
+            self._balance_2637(proc, bdi, write_chunk)
 
-    def _state(self):
-        vs = self.m.vmstat
-        bg, thresh = self.global_dirty_limits()
-        return bg, thresh, vs.nr_file_dirty, vs.nr_writeback
-
-    def _sleep(self, proc, seconds):
+    def _sleep(self, proc, bdi, seconds):
         """Sleep uninterruptibly in balance_dirty_pages (io_schedule_timeout).
 
         The hung-task detector watches the sleep; raise the Hung it flags.
         """
-        proc.throttled = True
+        proc.throttled = bdi
         self._arm_hung_check(proc)
         self.m.clock.run_until(self.m.now + seconds)
-        proc.throttled = False
+        proc.throttled = None
         if proc.hung is not None:
             raise proc.hung
 
@@ -225,72 +246,199 @@ class Writeback:
     def _hung_check(self, proc):
         """check_hung_uninterruptible_tasks for one task: flag it, or look again later."""
         proc.hung_check = None
-        if not proc.throttled or not proc.alive:
+        bdi = proc.throttled
+        if bdi is None or not proc.alive:
             return
         base = max(proc.call_start, self.last_written)
         if self.m.now < base + self.hung_timeout:
             self._arm_hung_check(proc)
             return
         m = self.m
-        _, thresh, dirty, wb = self._state()
+        _, thresh = self.global_dirty_limits()
         free = {sb.mountpoint: int(sb.free_blocks()) for sb in m.mounts.values()}
-        proc.hung = Hung(fname(m.kernel, "balance_dirty_pages"), m.now - base,
-                         {"dirty_pages": dirty, "writeback_pages": wb, "dirty_thresh": thresh,
-                          "free_blocks": free, "pages_lost": m.pages_lost()})
+        state = {"dirty_pages": m.vmstat.nr_file_dirty, "writeback_pages": m.vmstat.nr_writeback,
+                 "dirty_thresh": thresh}
+        if not m.kernel.io_less_throttling:
+            state["bdi_dirty_pages"] = bdi.nr_reclaimable + bdi.nr_writeback
+            state["bdi_thresh"] = self.bdi_thresh(proc, bdi, thresh)
+        state.update(free_blocks=free, pages_lost=m.pages_lost())
+        proc.hung = Hung(fname(m.kernel, "balance_dirty_pages"), m.now - base, state)
 
-    def _balance_2637(self, proc, bdi, dirtied):
-        """2.6.37 balance_dirty_pages: the dirtying task writes back pages itself.
+    def bdi_thresh(self, proc, bdi, dirty_thresh):
+        """2.6.37's limit for this task on this disk (bdi_dirty_limit, task_dirty_limit).
 
-        Below (background + dirty limit) / 2 it runs free. Over the dirty
-        limit it writes back write_chunk pages (1.5 x what it dirtied), then
-        sleeps, 1 jiffy doubling up to HZ/10, until it has written its chunk
-        or the dirty count is under the limit again. Uninterruptible.
+        The disk's share of dirty_thresh by its share of recent writeout
+        completions (min_ratio 0, max_ratio 100), less up to 1/8 by the
+        task's share of recent dirtying, never below half: a single heavy
+        writer gets 7/8 of its disk's share, a fresh disk a share that
+        ramps up as its writes complete.
+        """
+        num, den = bdi.completions.fraction()
+        bdi_dirty = dirty_thresh * num // den
+        num, den = proc.dirties.fraction()
+        return max(bdi_dirty - (bdi_dirty >> 3) * num // den, bdi_dirty // 2)
+
+    def _balance_2637(self, proc, bdi, write_chunk):
+        """2.6.37 balance_dirty_pages, as mm/page-writeback.c has it.
+
+        Free below (background + dirty limit) / 2. Above, throttled while
+        the disk's dirty + writeback pages exceed bdi_thresh or the global
+        count the dirty limit; while the disk's dirty pages alone exceed
+        bdi_thresh the task writes back write_chunk pages itself (submitted,
+        not waited for), then sleeps 1 jiffy doubling up to HZ/10. At the
+        end it wakes the flusher if it is idle and dirty pages are over
+        the background threshold. Uninterruptible.
+
+        Simplified: the request queue holds one writer's batch, so the task
+        waits for the disk to drain before it submits (get_request_wait).
         """
         m = self.m
-        write_chunk = max(dirtied, self.ratelimit()) * 3 // 2
-        written = 0
+        vs = m.vmstat
         hz = m.kernel.hz
-        pause = 1 / hz
+        pause = 1
+        pages_written = 0
+        dirty_exceeded = False
         while True:
-            bg, thresh, dirty, wb = self._state()
-            if dirty + wb <= (bg + thresh) // 2:
-                exceeded = False
+            nr_reclaimable, nr_writeback = vs.nr_file_dirty, vs.nr_writeback
+            bg, thresh = self.global_dirty_limits()
+            if nr_reclaimable + nr_writeback <= (bg + thresh) // 2:
                 break
-            exceeded = dirty + wb > thresh
-            if not exceeded:
+            bdi_thresh = self.bdi_thresh(proc, bdi, thresh)
+            dirty_exceeded = (bdi.nr_reclaimable + bdi.nr_writeback > bdi_thresh
+                              or nr_reclaimable + nr_writeback > thresh)
+            if not dirty_exceeded:
                 break
-            self.dirty_exceeded = True
-            if dirty > thresh:
+            bdi.dirty_exceeded = True
+            if bdi.nr_reclaimable > bdi_thresh:
+                m.clock.run_until(max(m.now, bdi.sb.disk.busy_until))
                 res = bdi.writeback_inodes_wb(write_chunk, proc, "balance_dirty_pages")
-                written += res.written
-                m.clock.run_until(max(res.done, m.now))
-                if written >= write_chunk:
+                pages_written += res.written
+                if pages_written >= write_chunk:
                     break
-            self._sleep(proc, pause)
-            pause = min(pause * 2, (hz // 10) / hz)
-        if not exceeded:
-            self.dirty_exceeded = False
-        if m.vmstat.nr_file_dirty > bg:
+            self._sleep(proc, bdi, pause / hz)
+            pause = min(pause * 2, hz // 10)
+        if not dirty_exceeded and bdi.dirty_exceeded:
+            bdi.dirty_exceeded = False
+        if not bdi.writeback_in_progress() and nr_reclaimable > bg:
             bdi.start_background_writeback()
 
-    def _balance_io_less(self, proc, bdi, dirtied):
-        """IO-less balance_dirty_pages (3.2+): the task only sleeps.
+    def _balance_io_less(self, proc, bdi):
+        """IO-less balance_dirty_pages (3.2+, 143dfe8611a6): the task only sleeps.
 
-        Simplified pacing: between the freerun ceiling and the dirty limit
-        the task sleeps as long as the disk needs to write what it dirtied
-        (capped at 200 ms), so it dirties no faster than writeback cleans;
-        over the limit it sleeps 200 ms at a time until it is under again.
+        Below the freerun ceiling (background + limit) / 2 it runs free and
+        looks again after dirty_poll_interval pages (about the square root
+        of its distance to the limit). Above, its rate is the disk's
+        dirty_ratelimit times pos_ratio, which falls from 2 at freerun
+        through 1 at the setpoint (freerun + limit) / 2 to 0 at the limit,
+        pos_ratio = 1 + ((setpoint - dirty) / (limit - setpoint))^3; it
+        sleeps for what it dirtied at that rate, less the time since its
+        last pause, up to max_pause (HZ/5 at most), and dirties
+        nr_dirtied_pause pages (about 10 ms' worth) before it looks again.
+        Dirty pages settle near the setpoint, where the task's rate equals
+        the disk's.
+
+        Simplified (from mm/page-writeback.c wb_position_ratio,
+        wb_update_dirty_ratelimit): one disk's share of the limit is all of
+        it; dirty_ratelimit is the disk's write bandwidth, the rate it
+        settles at for one dirtier; the per-disk control line is left out.
         """
         m = self.m
+        vs = m.vmstat
+        hz = m.kernel.hz
+        pages_dirtied = proc.nr_dirtied
+        dirty_exceeded = False
         while True:
-            bg, thresh, dirty, wb = self._state()
-            if dirty + wb <= (bg + thresh) // 2:
-                self.dirty_exceeded = False
-                return
+            nr_reclaimable = vs.nr_file_dirty
+            dirty = nr_reclaimable + vs.nr_writeback
+            bg, thresh = self.global_dirty_limits()
+            freerun = (thresh + bg) // 2
+            if dirty <= freerun:
+                proc.dirty_paused_when = m.now
+                proc.nr_dirtied = 0
+                proc.nr_dirtied_pause = dirty_poll_interval(dirty, thresh)
+                break
+            if not bdi.writeback_in_progress():
+                bdi.start_background_writeback()
+            dirty_exceeded = dirty > thresh
+            if dirty_exceeded:
+                bdi.dirty_exceeded = True
+            dirty_ratelimit = bdi.write_bandwidth
+            task_ratelimit = int(dirty_ratelimit * pos_ratio(dirty, freerun, thresh))
+            max_pause = wb_max_pause(bdi.write_bandwidth, dirty, hz)
+            min_pause, nr_dirtied_pause = wb_min_pause(max_pause, task_ratelimit,
+                                                       dirty_ratelimit, hz)
+            now = m.now * hz                              # in jiffies
+            if task_ratelimit == 0:
+                period = pause = max_pause
+            else:
+                period = hz * pages_dirtied / task_ratelimit
+                pause = period - (now - proc.dirty_paused_when * hz)
+                if pause < min_pause:
+                    if pause < -hz:
+                        proc.dirty_paused_when = m.now
+                        proc.nr_dirtied = 0
+                    elif period:
+                        proc.dirty_paused_when += period / hz
+                        proc.nr_dirtied = 0
+                    elif proc.nr_dirtied_pause <= pages_dirtied:
+                        proc.nr_dirtied_pause += pages_dirtied
+                    break
+                if pause > max_pause:
+                    now += min(pause - max_pause, max_pause)
+                    pause = max_pause
+            self._sleep(proc, bdi, pause / hz)
+            proc.dirty_paused_when = (now + pause) / hz
+            proc.nr_dirtied = 0
+            proc.nr_dirtied_pause = nr_dirtied_pause
+            if task_ratelimit:
+                break
+        if not dirty_exceeded and bdi.dirty_exceeded:
+            bdi.dirty_exceeded = False
+        if not bdi.writeback_in_progress() and nr_reclaimable > bg:
             bdi.start_background_writeback()
-            self.dirty_exceeded = dirty + wb > thresh
-            if not self.dirty_exceeded:
-                bw = self.write_bandwidth_pages()
-                m.clock.run_until(m.now + min(MAX_PAUSE, dirtied / bw))
-                return
-            self._sleep(proc, MAX_PAUSE)
+
+
+def pos_ratio(dirty, freerun, limit):
+    """The global part of wb_position_ratio: 2 at freerun, 1 at the setpoint, 0 at the limit."""
+    setpoint = (freerun + limit) // 2
+    x = (setpoint - dirty) / ((limit - setpoint) or 1)
+    return min(max(1 + x ** 3, 0.0), 2.0)
+
+
+def dirty_poll_interval(dirty, thresh):
+    """Pages to dirty before looking again, below freerun (dirty_poll_interval)."""
+    return 1 << (ilog2(thresh - dirty) >> 1) if thresh > dirty else 1
+
+
+def roundup_pow_of_two(n):
+    """The smallest power of two >= n (include/linux/log2.h)."""
+    return 1 << (int(n) - 1).bit_length()
+
+
+def wb_max_pause(write_bw, wb_dirty, hz):
+    """The longest pause in jiffies: time to write wb_dirty / 8, at most HZ/5 (wb_max_pause)."""
+    t = wb_dirty // (1 + write_bw // roundup_pow_of_two(1 + hz // 8)) + 1
+    return min(t, max(hz // 5, 1))
+
+
+def wb_min_pause(max_pause, task_ratelimit, dirty_ratelimit, hz):
+    """Return (min_pause in jiffies, nr_dirtied_pause) for one dirtier (wb_min_pause).
+
+    A 10 ms target pause, the pages dirty_ratelimit dirties in it, at least
+    DIRTY_POLL_THRESH where max_pause allows, fewer if task_ratelimit would
+    make the next pause longer than max_pause.
+    """
+    t = max(1, hz // 100)
+    t = min(t, 1 + max_pause // 2)
+    pages = dirty_ratelimit * t // roundup_pow_of_two(hz)
+    if pages < DIRTY_POLL_THRESH:
+        t = max_pause
+        pages = dirty_ratelimit * t // roundup_pow_of_two(hz)
+        if pages > DIRTY_POLL_THRESH:
+            pages = DIRTY_POLL_THRESH
+            t = hz * DIRTY_POLL_THRESH // dirty_ratelimit
+    pause = hz * pages // (task_ratelimit + 1)
+    if pause > max_pause:
+        t = max_pause
+        pages = task_ratelimit * t // roundup_pow_of_two(hz)
+    return (1 + t // 2 if pages >= DIRTY_POLL_THRESH else t), max(pages, 1)

@@ -8,6 +8,7 @@ share (so they can merge again).
 import numpy as np
 
 from ..flags import PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO
+from .pagevec import count, first_last
 
 
 def anon_vma_prepare(m, vma):
@@ -22,12 +23,12 @@ def page_mkclean(inode, pgs):
 
     Called by clear_page_dirty_for_io before writeback, so the next store
     to the page faults again and dirties it anew (Andrew Morton's point).
-    pgs is sorted.
+    pgs is a sorted selection (mm/pagevec.py).
     """
-    if len(pgs) == 0:
+    if count(pgs) == 0:
         return
-    lo_pg, hi_pg = int(pgs[0]), int(pgs[-1]) + 1
-    contiguous = hi_pg - lo_pg == len(pgs)
+    lo_pg, hi_pg = first_last(pgs)
+    contiguous = hi_pg - lo_pg == count(pgs)
     for vma in inode.mmaps:
         if not vma.shared:
             continue
@@ -39,9 +40,13 @@ def page_mkclean(inode, pgs):
             sel = slice(first - vma.pgoff, last - vma.pgoff)
         else:
             sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
-        bits = vma.pte[sel]
-        vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,
-                                bits & ~np.uint8(PTE_WRITE | PTE_DIRTY), bits)
+        if contiguous:
+            bits = vma.pte[sel]                     # a view: cleaned in place
+            bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= ~np.uint8(PTE_WRITE | PTE_DIRTY)
+        else:
+            bits = vma.pte[sel]
+            vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,
+                                    bits & ~np.uint8(PTE_WRITE | PTE_DIRTY), bits)
 
 
 def try_to_unmap(inode, pgs):

@@ -308,5 +308,28 @@ def test_pageflags_is_public_and_matches_the_mlock(kernel):
     a = p.mmap(0, 8 * 4096, mmsim.PROT_READ | mmsim.PROT_WRITE, mmsim.MAP_SHARED, fd, 0)
     p.mlock(a, 8 * 4096)
     f = p.pageflags(a, 8 * 4096)
-    assert f["present"].all() and f["locked"].all()
+    assert f["present"].all() and f["mlocked"].all() and f["unevictable"].all()
     assert f["dirty"].all() == (kernel == "2.6.37")
+
+
+def test_pageflags_name_the_kernels_bits(m, p, kernel):
+    """pagemap's PM_PRESENT covers the zero page; KPF_DIRTY is PG_dirty, which
+    neither a fresh anonymous page nor a store through a writable PTE sets;
+    PM_MMAP_EXCLUSIVE is lost when a fork shares the page."""
+    z = p.mmap(0, 4 * PAGE, RW, ANON)
+    p.touch(z, 4 * PAGE)
+    f = p.pageflags(z, 4 * PAGE)
+    assert f["present"].all() and f["zero"].all()
+    assert not (f["anon"] | f["file"] | f["exclusive"] | f["uptodate"]).any()
+    p.touch(z, 4 * PAGE, write=True)
+    f = p.pageflags(z, 4 * PAGE)
+    assert (f["anon"] & f["exclusive"] & f["uptodate"] & f["pte_dirty"]).all()
+    assert not (f["dirty"] | f["zero"]).any()
+    child = p.fork()
+    assert not p.pageflags(z, 4 * PAGE)["exclusive"].any()
+    child.kill()
+    s = p.mmap(0, 4 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS)
+    p.touch(s, 4 * PAGE)                       # shmem: mapped writable by the read fault
+    p.touch(s, 4 * PAGE, write=True)
+    f = p.pageflags(s, 4 * PAGE)
+    assert (f["file"] & f["writable"] & f["pte_dirty"]).all() and not f["dirty"].any()

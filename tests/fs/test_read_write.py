@@ -269,7 +269,7 @@ def test_pwrite_is_throttled_by_the_dirty_limit(kernel):
     assert disk["write_bytes"] >= (n - 2 * thresh) * PAGE
     assert m.now > 2 * copying
     assert m.now >= 0.9 * disk["write_bytes"] / prof.disk_bandwidth
-    assert m.vmstat.nr_file_dirty <= thresh + m.wb.ratelimit()
+    assert m.vmstat.nr_file_dirty <= thresh + m.wb.ratelimit(p, m.mounts["/data"].bdi)
 
 
 # -- ENOSPC: ->write_begin fails at once, a mapped store may not ------------------------------------

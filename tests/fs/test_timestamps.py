@@ -191,3 +191,10 @@ def test_2637_mlock_of_a_shared_mapping_moves_mtime(make_machine, kernel, sparse
     _, mtime, _ = times(m)
     p.mlock(a, 8 * PAGE)
     assert (times(m)[1] != mtime) == (kernel == "2.6.37")
+
+
+def test_compare_names_file_times_a_legitimate_difference():
+    """The real kernel stamps files with the host's clock, the simulator with its own."""
+    from mmsim import experiment
+    for name in ("st.st_mtime_ns", "st_atime", "stat.st_ctime"):
+        assert experiment._verdict(name, 1, 2, {})[0] == "differs (legitimate: file times)"

@@ -222,3 +222,73 @@ def test_timeline_samples_every_interval_of_one_long_sleep(kernel):
     assert s["dirty_thresh_kb"] == thresh * 4 and s["background_thresh_kb"] == bg * 4
     assert m.timeline[5]["dirty_kb"] == 64 * 4 and s["dirty_kb"] == 0
     assert s["mlocked_kb"] == 0
+
+
+def heavy_writer(kernel, size=GiB, ram=GiB):
+    """One task storing into every page of a sparse shared file: the timeline and its numbers."""
+    m = mmsim.Machine(kernel=kernel, ram=ram, profile="2010")
+    m.mkfs("/data", fs="ext2", size=4 * size)
+    p = m.spawn(caps={"CAP_IPC_LOCK"})
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, size)
+    a = p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    m.record_timeline(0.5)
+    p.touch(a, size, write=True)
+    bg, thresh = m.wb.global_dirty_limits()
+    dirty = [(s["dirty_kb"] + s["writeback_kb"]) * 1024 // PAGE for s in m.timeline]
+    return m, p, bg, thresh, dirty
+
+
+def test_2637_single_heavy_writer_is_held_at_seven_eighths_of_the_limit():
+    """2.6.37 task_dirty_limit: dirty -= (dirty/8) * the task's share of dirtying;
+    once the disk's share of completions is ~1, bdi_thresh is ~7/8 of dirty_thresh."""
+    m, p, bg, thresh, dirty = heavy_writer("2.6.37", size=2 * GiB)
+    bdi = m.mounts["/data"].bdi
+    num, den = bdi.completions.fraction()
+    assert num / den > 0.95
+    limit = m.wb.bdi_thresh(p, bdi, thresh)
+    assert thresh * 7 // 8 - thresh // 50 <= limit <= thresh * 7 // 8
+    assert max(dirty) <= limit + m.wb.ratelimit_pages() * 3
+    assert max(dirty) < thresh
+
+
+def test_2637_throttled_task_writes_chunks_of_one_and_a_half_ratelimits():
+    """sync_writeback_pages(): 1.5 x ratelimit_pages (1024 here), even once
+    bdi->dirty_exceeded cut the ratelimit to 8."""
+    m, p, *_ = heavy_writer("2.6.37")
+    own = [e.pages for e in m.trace.query(function="writeback_inodes_wb", pid=p.pid)]
+    assert own and max(own) == 1536
+    assert sum(own) > 20 * 1536
+
+
+def test_2637_fresh_disk_gives_the_task_its_limit_only_as_writes_complete():
+    """bdi_dirty_limit: a disk with no completions yet has a share, and a limit, of 0."""
+    m = mmsim.Machine(kernel="2.6.37", ram=GiB, profile="2010")
+    m.mkfs("/data", fs="ext2", size=GiB)
+    p = m.spawn()
+    bdi = m.mounts["/data"].bdi
+    _, thresh = m.wb.global_dirty_limits()
+    assert m.wb.bdi_thresh(p, bdi, thresh) == 0
+
+
+def test_io_less_dirty_pages_settle_at_the_setpoint():
+    """3.2+: pos_ratio is 1 at the setpoint (freerun + limit) / 2, where the
+    dirtier's rate matches the disk's: dirty pages balance there."""
+    m, p, bg, thresh, dirty = heavy_writer("6.18", size=2 * GiB)
+    freerun = (bg + thresh) // 2
+    setpoint = (freerun + thresh) // 2
+    later = sorted(dirty[len(dirty) // 2:])
+    median = later[len(later) // 2]
+    assert abs(median - setpoint) < 0.05 * setpoint
+    assert max(dirty) < thresh
+
+
+def test_io_less_pause_interval_is_about_10ms_of_the_disks_rate():
+    """wb_min_pause: nr_dirtied_pause = dirty_ratelimit * 10 ms (HZ=1000, 100 MB/s: 250 pages)."""
+    from mmsim.mm.page_writeback import pos_ratio, wb_min_pause
+    assert pos_ratio(100, 100, 300) == 2.0
+    assert pos_ratio(200, 100, 300) == 1.0
+    assert pos_ratio(300, 100, 300) == 0.0
+    bw = int(100e6) // PAGE
+    _, pages = wb_min_pause(200, bw, bw, 1000)
+    assert pages == bw * 10 // 1024

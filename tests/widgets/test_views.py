@@ -1,10 +1,15 @@
 """Views draw what the simulation did and expose the same numbers."""
 
+import errno
 import os
+
+import numpy as np
+import pytest
 
 import mmsim
 from mmsim import GiB, MiB, MAP_SHARED, PROT_READ, PROT_WRITE, scenarios
 from mmsim.fs.proc import kpageflags
+from mmsim.results import PageFlags
 from widgets import compare_view, fault_path_view, page_state_map, timeline_view
 
 PAGE = 4096
@@ -107,3 +112,12 @@ def test_timeline_view_with_one_sample_warns_nothing(recwarn):
     v = timeline_view(m.timeline)
     assert v.numbers["samples"] == 1
     assert not [w for w in recwarn if "legend" in str(w.message).lower()]
+
+
+def test_page_state_map_refuses_flags_the_host_cannot_show():
+    """The real kernel without root: pagemap's flags only, a readable refusal."""
+    f = PageFlags(0, 4, "pagemap", {k: np.zeros(4, bool)
+                                    for k in ("present", "swap", "file", "exclusive")})
+    with pytest.raises(OSError) as e:
+        page_state_map(f)
+    assert e.value.errno == errno.EINVAL and "kpageflags needs root" in str(e.value)

@@ -1,0 +1,1 @@
+"""Library code the kernel keeps in lib/, mirrored."""

@@ -1,0 +1,67 @@
+"""A batch of pages (include/linux/pagevec.h, in spirit): page offsets as a
+slice when they are one contiguous run, else a sorted index array.
+
+Range operations mostly cover whole runs of pages; a slice keeps them on
+numpy views instead of index arrays of millions of entries. Every helper
+takes either form.
+"""
+
+import numpy as np
+
+NONE = np.empty(0, np.int64)     # an empty selection
+
+
+def where(mask, base=0):
+    """Positions of mask's true entries, plus base: a slice when all are true."""
+    if mask.all():
+        return slice(base, base + len(mask))
+    return base + np.flatnonzero(mask)
+
+
+def count(sel):
+    """How many pages a selection holds."""
+    return sel.stop - sel.start if isinstance(sel, slice) else len(sel)
+
+
+def shift(sel, k):
+    """The selection moved by k pages."""
+    return slice(sel.start + k, sel.stop + k) if isinstance(sel, slice) else sel + k
+
+
+def subset(sel, mask):
+    """The entries of sel where mask (over sel) is true; sel itself if all are."""
+    if mask.all():
+        return sel
+    return as_index(sel)[mask]
+
+
+def head(sel, k):
+    """The first k entries of sel."""
+    if isinstance(sel, slice):
+        return slice(sel.start, min(sel.stop, sel.start + k))
+    return sel[:k]
+
+
+def nth(sel, k):
+    """The k-th entry of sel, as an int."""
+    return sel.start + k if isinstance(sel, slice) else int(sel[k])
+
+
+def first_last(sel):
+    """(first entry, one past the last) of a non-empty sorted selection."""
+    if isinstance(sel, slice):
+        return sel.start, sel.stop
+    return int(sel[0]), int(sel[-1]) + 1
+
+
+def as_index(sel):
+    """The selection as an index array."""
+    return np.arange(sel.start, sel.stop) if isinstance(sel, slice) else sel
+
+
+def as_run(idx):
+    """A sorted index array as a slice if it is one contiguous run, else itself."""
+    n = len(idx)
+    if n and int(idx[-1]) - int(idx[0]) + 1 == n:
+        return slice(int(idx[0]), int(idx[0]) + n)
+    return idx

@@ -1,0 +1,184 @@
+"""Answer forms: how an answer is written, read back from what a student typed, and compared.
+
+A form says itself in the question ("Answer in kB.", "Answer with one word:
+done, hung or ENOMEM."), reads a typed answer, tolerating spacing, case and
+the units it can convert, and explains what it cannot read instead of
+calling it wrong.
+"""
+
+import re
+
+from mmsim import PAGE_SIZE
+
+
+class Unreadable(ValueError):
+    """A typed answer the form cannot read; the message says why and what to type."""
+
+
+# A number: 16384, 16,384, 2.5, .5, 1e3; then anything (the unit).
+_NUMBER = re.compile(r"^\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?"
+                     r"|[-+]?\.\d+(?:[eE][-+]?\d+)?)\s*(.*?)\s*\.?\s*$")
+
+_BYTES = {"b": 1, "byte": 1, "bytes": 1,
+          "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+          "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+          "page": PAGE_SIZE, "pages": PAGE_SIZE}
+_SECONDS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+            "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "min": 60}
+
+
+class Quantity:
+    """A number in one unit; spellings of that unit and units that convert are accepted.
+
+    unit: as the question writes it ("kB"); units: {spelling: how many of
+    `unit` one of it is}, lower case, "" (a bare number) included;
+    tolerance: relative, 0 for an exact answer; decimals: how the answer
+    is shown; sentence: the instruction the question ends with.
+    """
+
+    def __init__(self, unit, units, sentence, tolerance=0.0, decimals=0, suffix=None,
+                 example=None):
+        self.unit, self.units, self.tolerance, self.decimals = unit, dict(units), tolerance, decimals
+        self.suffix = f" {unit}" if suffix is None else suffix
+        self.example = self.suffix if example is None else example
+        within = f" (within {tolerance:.0%})" if tolerance else ""
+        self.sentence = sentence.format(unit=unit) + within + "."
+
+    def instruction(self):
+        """The sentence the question ends with."""
+        return self.sentence
+
+    def read(self, text):
+        """The number text stands for, in this form's unit; raise Unreadable if none."""
+        text = str(text).strip()
+        if not text:
+            raise Unreadable(f"no answer yet: type a number, {self._example()}")
+        match = _NUMBER.match(text)
+        if not match:
+            raise Unreadable(f"not a number: {text!r}; type a number, {self._example()}")
+        number, unit = float(match.group(1).replace(",", "")), match.group(2)
+        factor = self.units.get(unit.lower())
+        if factor is None:
+            raise Unreadable(f"not a number of {self.unit}: {unit!r} is not a unit this "
+                             f"answer converts from; type a number, {self._example()}")
+        return number * factor
+
+    def agrees(self, given, right):
+        """True if given is right, within the tolerance."""
+        slack = self.tolerance * abs(right) if self.tolerance else 1e-9 * max(1.0, abs(right))
+        return abs(given - right) <= slack
+
+    def show(self, value):
+        """The answer as text, with its unit."""
+        if self.decimals:
+            return f"{value:.{self.decimals}f}{self.suffix}"
+        return f"{round(value)}{self.suffix}"
+
+    def _example(self):
+        return f"like 12 or 12{self.example}"
+
+    def words(self):
+        """What the question must name for a student to know the form: the unit."""
+        return [self.unit]
+
+
+def kilobytes():
+    """kB as /proc writes it (1024 bytes); B, MiB, GiB and pages convert."""
+    return Quantity("kB", _size_units(1 << 10), "Answer in {unit}")
+
+
+def mebibytes(tolerance=0.0, decimals=0):
+    """MiB; B, kB, GiB and pages convert."""
+    return Quantity("MiB", _size_units(1 << 20), "Answer in {unit}", tolerance, decimals)
+
+
+def sectors():
+    """512-byte units, as st_blocks counts; B, kB, MiB and pages convert."""
+    units = _size_units(512)
+    units.update({"sector": 1, "sectors": 1, "block": 1, "blocks": 1, "512-byte units": 1,
+                  "units": 1})
+    return Quantity("512-byte units", units, "Answer in {unit}", suffix=" (512-byte units)",
+                    example=" sectors")
+
+
+def seconds(tolerance=0.0, decimals=2):
+    """Seconds; ms, µs and min convert."""
+    return Quantity("seconds", dict(_SECONDS, **{"": 1}), "Answer in {unit}", tolerance,
+                    decimals, suffix=" s")
+
+
+def count(noun, singular=None):
+    """A whole number of things (faults, pages): a bare number, or one with the noun."""
+    singular = singular or noun.rstrip("s")
+    units = {"": 1}
+    for name in (noun, singular, noun.split()[-1], singular.split()[-1]):
+        units[name.lower()] = 1
+    return Quantity(noun, units, "Answer with a number of {unit}")
+
+
+def ratio(tolerance=0.05, decimals=3):
+    """How many times one thing is another: 2.2, 2.2x or 2.2 times."""
+    units = {"": 1, "x": 1, "×": 1, "times": 1}
+    return Quantity("ratio", units, "Answer with the {unit}, a number such as 1.5", tolerance,
+                    decimals, suffix="x")
+
+
+def _size_units(unit_bytes):
+    return dict({k: v / unit_bytes for k, v in _BYTES.items()}, **{"": 1})
+
+
+class Words:
+    """One word out of a list: case, spacing, quotes and a trailing "()" do not matter."""
+
+    def __init__(self, words, what="one word"):
+        self.choices = list(words)
+        self.what = what
+
+    def instruction(self):
+        """The sentence the question ends with: the words to choose from."""
+        return f"Answer with {self.what}: {_or(self.choices)}."
+
+    def read(self, text):
+        """The word of the list that text is; raise Unreadable if it is none of them."""
+        word = str(text).strip().strip("`'\"").strip()
+        if word.endswith("()"):
+            word = word[:-2]
+        if not word:
+            raise Unreadable(f"no answer yet: type {self.what}, {_or(self.choices)}")
+        for choice in self.choices:
+            if word.lower() == choice.lower():
+                return choice
+        raise Unreadable(f"not one of the answers: {str(text).strip()!r}; type {self.what}, "
+                         f"{_or(self.choices)}")
+
+    def agrees(self, given, right):
+        return given == right
+
+    def show(self, value):
+        return str(value)
+
+    def words(self):
+        return list(self.choices)
+
+
+def _or(words):
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def plural(n, noun, plural_form=None):
+    """'1 page', '3 pages'."""
+    return f"{n} {noun if n == 1 else plural_form or noun + 's'}"
+
+
+def a(number):
+    """'a 4', 'an 8', 'an 11', 'an 18', 'a 1920': the article a number is said with."""
+    digits = str(number)
+    eleven = len(digits) % 3 == 2 and digits.startswith(("11", "18"))
+    return f"an {number}" if digits.startswith("8") or eleven else f"a {number}"
+
+
+def first(n, noun="page", whose="the"):
+    """'the first page', 'the first 3 pages' ('its first page' with whose="its")."""
+    return f"{whose} first {noun}" if n == 1 else f"{whose} first {plural(n, noun)}"
