@@ -146,6 +146,8 @@ REASONS = {
                           "compare deltas",
     "addresses": "each backend chooses its own addresses",
     "inode numbers": "each filesystem numbers its own inodes",
+    "file times": "the simulator stamps files with simulated time since boot, the real "
+                  "kernel with the host's clock",
 }
 FAULT_AROUND = "fault-around"
 LEGITIMATE = [
@@ -155,6 +157,7 @@ LEGITIMATE = [
                 r"RssAnon|RssFile|RssShmem)$"), "interpreter memory"),
     (re.compile(r"(^|[._])(addr|address|start|end|pfn)$"), "addresses"),
     (re.compile(r"(^|[._])st_ino$"), "inode numbers"),
+    (re.compile(r"(^|[._])st_[amc]time(_ns)?$"), "file times"),
 ]
 _ADDRESS = re.compile(r"(^|[._])(addr|address|start|end|pfn)$")
 

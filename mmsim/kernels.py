@@ -90,6 +90,18 @@ class Kernel:
     # when the side with the anon_vma is a fork child (vma_is_fork_child: its
     # anon_vma chain also links a parent's) and otherwise merges.
     merge_refuses_fork_child: bool
+    # mm/mmap.c do_mmap: MAP_FIXED_NOREPLACE, a4ff8e8620d3 (4.17): MAP_FIXED
+    # that fails with EEXIST instead of unmapping what is there. Before it
+    # the bit is unknown and ignored, so the address is only a hint.
+    has_map_fixed_noreplace: bool
+    # mm/madvise.c MADV_POPULATE_READ / MADV_POPULATE_WRITE, 4ca9b3859dac
+    # (5.14); before it madvise_behavior_valid() refuses them with EINVAL.
+    has_madv_populate: bool
+    # Jan Kara's "mm: Update file times from fault path only if .page_mkwrite
+    # is not set" (2012; 3.5, version recalled): ->page_mkwrite calls file_update_time() first
+    # thing, so a store it then fails (ENOSPC -> SIGBUS) has moved mtime;
+    # 2.6.37 updates the times in __do_fault / do_wp_page after the fault.
+    mkwrite_updates_time: bool
 
 
 KERNELS = {
@@ -102,7 +114,9 @@ KERNELS = {
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=False,
-                     merge_refuses_fork_child=False),
+                     merge_refuses_fork_child=False,
+                     has_map_fixed_noreplace=False, has_madv_populate=False,
+                     mkwrite_updates_time=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
                      populate_mmap_force=False,
                      populate_in_fixup=False, mlock_present_at_fixup=False, limit_skips_locked=False,
@@ -112,7 +126,9 @@ KERNELS = {
                      io_less_throttling=False, msync_syncs_range=False,
                      mprotect_populates_locked=False, modern_names=False,
                      hz=250, sync_writeback_continues=False, has_punch_hole=True,
-                     merge_refuses_fork_child=False),
+                     merge_refuses_fork_child=False,
+                     has_map_fixed_noreplace=False, has_madv_populate=False,
+                     mkwrite_updates_time=False),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
                    populate_mmap_force=True,
                    populate_in_fixup=False, mlock_present_at_fixup=True, limit_skips_locked=True,
@@ -122,7 +138,9 @@ KERNELS = {
                    io_less_throttling=True, msync_syncs_range=True,
                    mprotect_populates_locked=True, modern_names=True,
                    hz=1000, sync_writeback_continues=True, has_punch_hole=True,
-                   merge_refuses_fork_child=True),
+                   merge_refuses_fork_child=True,
+                   has_map_fixed_noreplace=True, has_madv_populate=True,
+                   mkwrite_updates_time=True),
 }
 # The 2.6.38 release candidates before fdf4c587a793: 5ecfda041e4b is in,
 # so a shared mapping is read-faulted, but without FOLL_FORCE; mlock of a
@@ -164,6 +182,10 @@ MODERN_NAMES = {
     "munlock_vma_page": "munlock_folio",
     "page_mkclean": "folio_mkclean",
     "clear_page_dirty_for_io": "folio_clear_dirty_for_io",
+    "sys_pread64": "ksys_pread64",
+    "sys_pwrite64": "ksys_pwrite64",
+    "do_generic_file_read": "filemap_read",
+    "madvise_dontneed": "madvise_dontneed_single_vma",
 }
 
 

@@ -150,10 +150,11 @@ class Machine:
 
     # -- state, as the stat calls and /proc show it --------------------------------------
     def stat(self, path):
-        """stat(2): size and st_blocks (512-byte units, reservations included)."""
+        """stat(2): size, st_blocks (512-byte units, reservations included) and the
+        times, in simulated seconds since boot (st_mtime) and nanoseconds (st_mtime_ns)."""
         inode = lookup_inode(self, path)
         return StatResult(inode.ino, inode.size, inode.blocks_512(), PAGE_SIZE,
-                          inode.nlink, 0o100644)
+                          inode.nlink, 0o100644, inode.atime_ns, inode.mtime_ns, inode.ctime_ns)
 
     def statfs(self, path):
         """statvfs(3), as os.statvfs returns it."""

@@ -17,11 +17,14 @@ from .fs.file import File
 from .fs.namei import path_lookup
 from .fs.open import do_truncate
 from .fs.proc import kpageflags, show_smap, task_mem
+from .fs.read_write import vfs_read, vfs_write
 from .fs.sync import vfs_fsync_range
 from .lib.proportions import PropLocal
 from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
+from .mm.madvise import do_madvise
+from .mm.mincore import sys_mincore
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
 from .mm.msync import sys_msync
@@ -170,6 +173,32 @@ class Process:
         f.inode.sb.fallocate(f.inode, sint(mode, "mode"), loff(offset, "offset"),
                              loff(length, "length"))
 
+    def pread(self, fd, n, offset):
+        """os.pread: up to n bytes at offset, through the page cache (fs/read_write.c ksys_pread64).
+
+        EINVAL for a negative offset (checked before the fd), EBADF for an fd
+        not open or not open for reading, EINVAL for a count or an end past
+        the loff_t range. Short or empty past EOF; see mm/filemap.py
+        do_generic_file_read for holes, disk reads and their cost.
+        """
+        self._live()
+        pos = loff(offset, "offset")
+        return vfs_read(self.machine, self, self._file(fd), ulong(n, "count"), pos)
+
+    def pwrite(self, fd, data, offset):
+        """os.pwrite: write bytes at offset through the page cache; return the count (ksys_pwrite64).
+
+        EINVAL for a negative offset, EBADF for an fd not open or not open
+        for writing, EFBIG at or past the maximum file size, ENOSPC when the
+        filesystem has no room for the first page (a short count when it had
+        room for some): ->write_begin reserves or allocates at once, on ext2
+        and ext3 too, where a store through a mapping cannot fail. See
+        fs/read_write.py vfs_write and mm/filemap.py generic_perform_write.
+        """
+        self._live()
+        pos = loff(offset, "offset")
+        return vfs_write(self.machine, self, self._file(fd), data, pos)
+
     def fsync(self, fd):
         """fsync(2): write back the file's dirty pages and report a writeback error."""
         self._live()
@@ -227,6 +256,16 @@ class Process:
         """munlockall(2)."""
         self._live()
         _mlock.do_munlockall(self.machine, self)
+
+    def madvise(self, addr, length, advice):
+        """madvise(2): MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE (mm/madvise.c do_madvise)."""
+        self._live()
+        do_madvise(self.machine, self, ulong(addr), ulong(length), sint(advice, "advice"))
+
+    def mincore(self, addr, length):
+        """mincore(2): bytes, one per page, 1 where the page is resident (mm/mincore.c)."""
+        self._live()
+        return sys_mincore(self.machine, self, ulong(addr), ulong(length))
 
     # -- user accesses -------------------------------------------------------------
     def _access(self, addr, length, write, op):

@@ -70,8 +70,10 @@ class StatResult:
     The os.stat_result fields the simulator models, under the same names and
     types as the os.stat_result the real backend returns: st_blocks counts
     512-byte units, reservations included (ext4 delalloc counts reserved
-    blocks, as ext4_getattr does). Times, owners and the device are not
-    simulated, so they are not here.
+    blocks, as ext4_getattr does); the times are integer nanoseconds
+    (st_mtime_ns ...), of simulated time since boot on the simulator, with
+    os.stat_result's float seconds (st_mtime ...) as properties. Owners and
+    the device are not simulated, so they are not here.
     """
 
     st_ino: int
@@ -80,6 +82,24 @@ class StatResult:
     st_blksize: int
     st_nlink: int
     st_mode: int
+    st_atime_ns: int = 0
+    st_mtime_ns: int = 0
+    st_ctime_ns: int = 0
+
+    @property
+    def st_atime(self):
+        """Last access, in seconds (float)."""
+        return self.st_atime_ns / 1e9
+
+    @property
+    def st_mtime(self):
+        """Last modification of the data, in seconds (float)."""
+        return self.st_mtime_ns / 1e9
+
+    @property
+    def st_ctime(self):
+        """Last change of the inode, in seconds (float)."""
+        return self.st_ctime_ns / 1e9
 
 
 # include/uapi/linux/fiemap.h

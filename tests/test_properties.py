@@ -10,6 +10,7 @@
    counted, e.g. a PROT_NONE vma: only the bound is guaranteed.)
 4. No dirty data is lost: bytes written through a shared mapping, msync'ed,
    unmapped and dropped from the page cache read back the same.
+The call sequences include pread, pwrite, madvise and mincore.
 """
 
 import os
@@ -19,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mmsim
-from mmsim import (FALLOC_FL_KEEP_SIZE, GiB, MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED,
+from mmsim import (FALLOC_FL_KEEP_SIZE, GiB, MADV_DONTNEED, MADV_POPULATE_READ,
+                   MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED,
                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_ASYNC,
                    MS_INVALIDATE, MS_SYNC, MiB, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
@@ -99,6 +101,13 @@ SANE_OPS = st.one_of(
               st.integers(0, 20).map(lambda k: k * PAGE), SLEN),
     st.tuples(st.just("fork"), PROC),
     st.tuples(st.just("drop_caches")),
+    st.tuples(st.just("pwrite"), PROC, st.sampled_from(["rw", "rw", "ro"]),
+              st.binary(min_size=1, max_size=3 * PAGE), st.integers(0, 20 * PAGE)),
+    st.tuples(st.just("pread"), PROC, st.sampled_from(["rw", "ro"]), st.integers(0, 4 * PAGE),
+              st.integers(0, 20 * PAGE)),
+    st.tuples(st.just("madvise"), PROC, SADDR, SLEN,
+              st.sampled_from([MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE])),
+    st.tuples(st.just("mincore"), PROC, SADDR, SLEN),
 )
 # ... and calls with anything at all in them.
 WILD_OPS = st.one_of(
@@ -119,6 +128,16 @@ WILD_OPS = st.one_of(
     st.tuples(st.just("fallocate"), PROC, st.one_of(st.sampled_from([0, 1, 3]), WILD),
               st.one_of(st.integers(0, 20).map(lambda k: k * PAGE), WILD), LEN),
     st.tuples(st.just("sleep"), st.floats(0, 60)),
+    # offsets that a pwrite would grow the file to stay small: the simulator
+    # holds per-page arrays for a file's whole size
+    st.tuples(st.just("pwrite"), PROC, FD, st.one_of(st.binary(max_size=64), WILD),
+              st.one_of(st.integers(-(1 << 66), -1), st.integers(0, 20 * PAGE),
+                        st.sampled_from([1 << 44, 1 << 63, 1 << 64, U64]))),
+    st.tuples(st.just("pread"), PROC, FD, st.one_of(st.integers(-4, 64), WILD), WILD),
+    st.tuples(st.just("madvise"), PROC, ADDR, LEN,
+              st.one_of(st.sampled_from([MADV_DONTNEED, MADV_POPULATE_READ,
+                                         MADV_POPULATE_WRITE]), WILD)),
+    st.tuples(st.just("mincore"), PROC, ADDR, LEN),
 )
 OPS = st.one_of(SANE_OPS, SANE_OPS, SANE_OPS, WILD_OPS)
 SAFE_OPS = OPS.filter(lambda op: op[0] not in ("setrlimit",))
@@ -173,6 +192,8 @@ class World:
             return p.ftruncate(fds["rw"], a[0])
         if name == "fallocate":
             return p.fallocate(fds["rw"], *a)
+        if name in ("pread", "pwrite"):
+            return getattr(p, name)(fds[a[0]], a[1], a[2])
         return getattr(p, name)(*a)
 
     def step(self, op):

@@ -22,6 +22,14 @@ class Btrfs(SuperBlock):
         """btrfs_page_mkwrite: reserve delalloc space for every page made writable."""
         return MKWRITE_RESERVE
 
+    def write_begin_kind(self):
+        """btrfs_file_aio_write (today btrfs_buffered_write) reserves delalloc
+        space for every page it copies into (btrfs_delalloc_reserve_space)."""
+        return MKWRITE_RESERVE
+
+    write_fn = (("btrfs_file_aio_write", "btrfs_delalloc_reserve_space"),
+                ("btrfs_buffered_write", "btrfs_delalloc_reserve_space"))
+
     def has_fallocate(self):
         """fs/btrfs/file.c btrfs_fallocate (preallocated extents)."""
         return True

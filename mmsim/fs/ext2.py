@@ -14,6 +14,10 @@ class Ext2(SuperBlock):
 
     fstype = "ext2"
     options_known = frozenset({"ext2_driver"})     # the simulator's: fs/ext2 on 6.18
+    # no nanoseconds in the ext2/ext3 inode: alloc_super's default s_time_gran
+    time_gran_ns = 1_000_000_000
+    # ext2_file_operations: generic_file_aio_write (today generic_file_write_iter)
+    write_fn = (("generic_perform_write", "ext2_write_begin"),) * 2
 
     def mkwrite_kind(self):
         """fs/ext2/file.c ext2_file_mmap -> generic_file_mmap (mm/filemap.c)."""

@@ -13,3 +13,4 @@ class Ext3(Ext2):
     """The third extended filesystem, as its own 2.6 driver runs it."""
 
     fstype = "ext3"
+    write_fn = (("generic_perform_write", "ext3_write_begin"),) * 2

@@ -27,6 +27,16 @@ class Ext4(SuperBlock):
         """fs/ext4/extents.c ext4_fallocate (extent-mapped files only)."""
         return True
 
+    def write_begin_kind(self):
+        """fs/ext4/inode.c ext4_da_write_begin reserves (ext4_da_get_block_prep),
+        ext4_write_begin (nodelalloc) allocates: as ->page_mkwrite does."""
+        return self.mkwrite_kind()
+
+    def write_path(self):
+        """ext4_file_write (today ext4_buffered_write_iter) -> generic_perform_write."""
+        begin = "ext4_write_begin" if "nodelalloc" in self.options else "ext4_da_write_begin"
+        return ("generic_perform_write", begin)
+
 
 class Ext3OnExt4(Ext4):
     """An ext3 filesystem mounted by the ext4 driver (kernels without fs/ext3)."""

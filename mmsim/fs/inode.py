@@ -1,9 +1,13 @@
-"""An inode: its size, its block map and its page cache (include/linux/fs.h).
+"""An inode: its size, its block map, its page cache and its timestamps (include/linux/fs.h).
 
 The block map has one entry per page (block size = page size, 4 KiB, a
 simplification): the physical block, or -1 for a hole, and a state: written,
 unwritten (preallocated, reads as zeros until converted) or delayed
 (reserved by delayed allocation, no block chosen yet).
+
+Timestamps are integer nanoseconds of simulated time, as the kernel's
+timespec64: i_atime, i_mtime, i_ctime, kept by the methods that stand for
+fs/inode.c current_time, file_update_time and touch_atime.
 """
 
 import numpy as np
@@ -11,6 +15,9 @@ import numpy as np
 from .._abi import PAGE_SIZE
 from ..mm.filemap import AddressSpace
 from ..flags import HOLE
+
+NSEC_PER_SEC = 1_000_000_000
+RELATIME_SECS = 24 * 60 * 60     # fs/inode.c relatime_need_update: a day
 
 
 class Inode:
@@ -30,6 +37,8 @@ class Inode:
         self.dirtied_when = None  # simulated time the inode became dirty
         self.last_used = 0.0      # simulated time of its last page-cache lookup (LRU order)
         self.nlink = 1
+        # ext2_new_inode / ext4_new_inode: all three times start at creation
+        self.atime_ns = self.mtime_ns = self.ctime_ns = self.current_time()
 
     @property
     def npages(self):
@@ -55,3 +64,42 @@ class Inode:
         delayed-allocation reservation, so it shows at once.
         """
         return (self.nblocks + self.nreserved) * (PAGE_SIZE // 512)
+
+    # -- timestamps (fs/inode.c) -------------------------------------------------
+    def current_time(self):
+        """The time to stamp on the inode now, in ns (current_time; 2.6.37 current_fs_time).
+
+        The kernel stamps files from the coarse clock, which moves once a
+        jiffy (ktime_get_coarse_real_ts64; xtime in 2.6.37), truncated to the
+        filesystem's s_time_gran (timestamp_truncate): 1 s on ext2 and ext3,
+        1 ns elsewhere. Simplified: 6.13's multigrain timestamps (a
+        fine-grained ctime after someone looked at it) are not modelled.
+        """
+        sb = self.sb
+        ns = int(round(sb.machine.now * NSEC_PER_SEC))
+        ns -= ns % (NSEC_PER_SEC // sb.kernel.hz)
+        return ns - ns % sb.time_gran_ns
+
+    def file_update_time(self):
+        """Set mtime and ctime to now (file_update_time).
+
+        Called by the write paths: a write(2) before it copies anything, and
+        the first write fault on a clean page of a shared mapping (mm/memory.c;
+        a store to a page already mapped writable does not fault, so it does
+        not move mtime until writeback has cleaned and write-protected the
+        page again). Simplified: the inode's own metadata writeback is not
+        modelled.
+        """
+        self.mtime_ns = self.ctime_ns = self.current_time()
+
+    def touch_atime(self):
+        """Update atime as the default relatime mount does (touch_atime).
+
+        relatime_need_update: only when atime is not newer than mtime or
+        ctime, or is a day old; atime_needs_update: not when it is now already.
+        """
+        now = self.current_time()
+        if (self.mtime_ns < self.atime_ns and self.ctime_ns < self.atime_ns
+                and now - self.atime_ns < RELATIME_SECS * NSEC_PER_SEC):
+            return
+        self.atime_ns = now

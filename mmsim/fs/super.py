@@ -36,6 +36,8 @@ class SuperBlock:
     fstype = "none"
     shmem = False
     options_known = frozenset()
+    # s_time_gran: the finest step of the filesystem's timestamps, in ns
+    time_gran_ns = 1
 
     def __init__(self, machine, mountpoint, size, options=()):
         self.machine = machine
@@ -168,8 +170,51 @@ class SuperBlock:
         ENOSPC, which the fault handler turns into SIGBUS (mm/memory.c:
         do_page_mkwrite, VM_FAULT_SIGBUS). Callers only call this when
         page_mkwrite is not None.
+        Since 2012 every ->page_mkwrite updates the file times before it
+        tries anything (block_page_mkwrite, ext4_page_mkwrite,
+        filemap_page_mkwrite), so even a fault it fails moves mtime.
+        Simplified: btrfs is taken to do the same.
         """
-        kind = self.page_mkwrite
+        if self.kernel.mkwrite_updates_time and count(pg):
+            inode.file_update_time()
+        return self._prepare_write(inode, pg, self.page_mkwrite)
+
+    def write_begin_kind(self):
+        """What ->write_begin does for a write(2) (MKWRITE_*): allocate, by default.
+
+        fs/buffer.c block_write_begin -> __block_write_begin calls get_block
+        with create=1 for every buffer the write covers (ext2_get_block,
+        ext3_get_block): a hole gets its block now, so a full filesystem
+        fails the write with ENOSPC, where a store through a mapping of the
+        same hole cannot fail on these filesystems.
+        """
+        return MKWRITE_ALLOC
+
+    # The buffered-write path down to ->write_begin on 2.6.37 and today (for the trace)
+    write_fn = (("generic_perform_write", "block_write_begin"),) * 2
+
+    def write_path(self):
+        """The function names of this filesystem's write(2) path on this kernel."""
+        return self.write_fn[1 if self.kernel.modern_names else 0]
+
+    def write_begin(self, inode, pg):
+        """Run ->write_begin for the pages of selection pg of a write(2), in order.
+
+        Reserves or allocates the blocks the pages need, as write_begin_kind
+        says. Return how many succeeded: fewer than all means the next page
+        got ENOSPC (mm/filemap.c generic_perform_write stops there).
+        """
+        return self._prepare_write(inode, pg, self.write_begin_kind())
+
+    def _prepare_write(self, inode, pg, kind):
+        """Reserve or allocate the blocks of selection pg as kind says; return how many got them.
+
+        The work ->page_mkwrite and ->write_begin share: a delalloc
+        reservation (MKWRITE_RESERVE) or a block (MKWRITE_ALLOC) for each
+        page that has neither (every unreserved page on a copy-on-write
+        filesystem), in order, until free space runs out. The pages that
+        succeeded get PG_MKWRITE: their buffers are ready for writeback.
+        """
         ok = count(pg)
         if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
             unreserved = (inode.bstate[pg] & B_DELAY) == 0

@@ -25,6 +25,15 @@ class Xfs(SuperBlock):
         """xfs_vm_page_mkwrite: reserve (delalloc) and mark unwritten buffers."""
         return MKWRITE_RESERVE
 
+    def write_begin_kind(self):
+        """xfs_vm_write_begin -> block_write_begin with xfs_get_blocks (today
+        xfs_buffered_write_iomap_begin): a delalloc reservation, and an
+        unwritten extent's buffers marked for conversion."""
+        return MKWRITE_RESERVE
+
+    write_fn = (("generic_perform_write", "xfs_vm_write_begin"),
+                ("iomap_file_buffered_write", "xfs_buffered_write_iomap_begin"))
+
     def has_fallocate(self):
         """fs/xfs xfs_file_fallocate (unwritten extents)."""
         return True

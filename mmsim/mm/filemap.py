@@ -1,4 +1,6 @@
-"""The page cache of one file (struct address_space, mm/filemap.c).
+"""The page cache of one file (struct address_space) and the read(2) and
+write(2) paths through it (mm/filemap.c: do_generic_file_read, today
+filemap_read; generic_perform_write).
 
 Per page of the file: flags, how many PTEs map it (page_mapcount), how many
 VM_LOCKED PTEs map it (the mlock count) and its contents stamp. The arrays
@@ -7,8 +9,14 @@ cover the file's pages and grow with i_size.
 
 import numpy as np
 
+from .._abi import PAGE_SHIFT, PAGE_SIZE
 from ..contents import ZERO
-from ..flags import PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
+from ..errors import ENOSPC
+from ..flags import MKWRITE_ALLOC, PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
+from ..fs.fs_writeback import mark_inode_dirty
+from ..kernels import fname
+from .memory import BATCH, filemap_fault
+from .page_alloc import alloc_pages
 
 
 class AddressSpace:
@@ -149,3 +157,117 @@ class AddressSpace:
         if self.ndirty == 0 or first >= last:
             return np.empty(0, np.int64)
         return first + np.flatnonzero(self.flags[first:last] & PG_DIRTY)
+
+
+def do_generic_file_read(m, proc, inode, pos, count):
+    """Read up to count bytes from pos through the page cache; return them.
+
+    mm/filemap.c do_generic_file_read (today filemap_read): the read stops
+    at i_size, so past EOF it is short or empty. Pages not cached come in
+    as for a page fault (filemap_fault): holes and unwritten blocks as
+    zeros without I/O, allocated blocks from the disk by the filesystem's
+    ->readpages, the task waiting on the clock; they stay cached. Then
+    file_accessed (relatime). Batches of BATCH pages let the clock run in
+    between. Simplified: no readahead beyond the pages asked for. Costs,
+    from the profile: file_map_cached per page found or read (lookup and
+    copy_to_user), file_fill_hole per page of zeros.
+    """
+    end = min(pos + count, inode.size)
+    out = []
+    first = pos >> PAGE_SHIFT
+    if pos < end:
+        k, prof = m.kernel, m.profile
+        path = tuple(fname(k, f) for f in ("sys_pread64", "vfs_read", "do_generic_file_read"))
+        last = -(-end // PAGE_SIZE)
+        i = first
+        while i < last:
+            hi = min(last, i + BATCH)
+            t0 = m.now
+            nhole, nread, nhit, io = filemap_fault(m, proc, inode, slice(i, hi))
+            out.extend(m.contents.page(s) for s in inode.mapping.data[i:hi])
+            for how, n in (("find_get_page", nhit), ("zero_user_segment", nhole),
+                           ("submit_bio", nread)):
+                m.trace.record(t0, proc.pid, "pread", path + (fname(k, how),),
+                               i * PAGE_SIZE, hi * PAGE_SIZE, n)
+            m.clock.run_until(t0 + io + nhole * prof.file_fill_hole
+                              + (nhit + nread) * prof.file_map_cached)
+            i = hi
+    inode.touch_atime()
+    skip = pos - first * PAGE_SIZE
+    return b"".join(out)[skip:skip + max(end - pos, 0)]
+
+
+def generic_perform_write(m, proc, inode, pos, data):
+    """Copy data into the page cache at pos; return (bytes written, errno that stopped it).
+
+    mm/filemap.c generic_perform_write, page by page: ->write_begin gets the
+    page its block (SuperBlock.write_begin: a delalloc reservation or an
+    allocation; ENOSPC stops the write at that page, so a write that got
+    some pages in is short and one that got none fails); a partial page
+    not cached is read first where its block holds data
+    (__block_write_begin; holes and new blocks are zeros); the bytes are
+    copied in; ->write_end dirties the page (block_write_end ->
+    __set_page_dirty), extends i_size and marks the inode dirty; and
+    balance_dirty_pages_ratelimited counts the pages newly dirtied
+    (simplified: 2.6.37 counted every page copied toward the ratelimit,
+    dirty already or not). Pages go in batches of the task's remaining
+    ratelimit, so the throttle and the flusher run in between. Costs,
+    derived from the profile: file_map_cached + wp_reuse per page (copy,
+    set_page_dirty), file_fill_hole per page newly cached, mkwrite_reserve
+    or mkwrite_alloc per block reserved or allocated.
+    """
+    sb, mapping, prof = inode.sb, inode.mapping, m.profile
+    end = pos + len(data)
+    first, last = pos >> PAGE_SHIFT, -(-end // PAGE_SIZE)
+    inode.resize(last)
+    block_cost = prof.mkwrite_alloc if sb.write_begin_kind() == MKWRITE_ALLOC else prof.mkwrite_reserve
+    path = tuple(fname(m.kernel, f) for f in ("sys_pwrite64", "vfs_write")) + sb.write_path()
+    c = m.contents
+    written, err = 0, 0
+    proc.call_start = m.now
+    i = first
+    while i < last:
+        step = (max(1, m.wb.ratelimit(proc, sb.bdi) - proc.nr_dirtied) if sb.dirty_accounting
+                else last - i)
+        n = min(last, i + step) - i
+        t0 = m.now
+        had = inode.nblocks + inode.nreserved
+        ok = sb.write_begin(inode, slice(i, i + n))
+        new_blocks = inode.nblocks + inode.nreserved - had
+        if ok < n:
+            err = ENOSPC
+        if ok == 0:
+            break
+        hi = i + ok
+        miss = i + np.flatnonzero((mapping.flags[i:hi] & PG_UPTODATE) == 0)
+        nread, waited = 0, 0.0
+        if len(miss):
+            waited = alloc_pages(m, proc, len(miss), protect=(inode, i, hi))
+            partial = (miss * PAGE_SIZE < pos) | ((miss + 1) * PAGE_SIZE > end)
+            if partial.any():
+                got, nread, done = sb.readpages(inode, miss[partial])
+                mapping.add(miss[partial], got)
+                waited += max(done - m.now, 0.0)
+            mapping.add(miss[~partial])
+        stamps = mapping.data
+        for p in range(i, hi):
+            lo_b, hi_b = max(pos, p * PAGE_SIZE), min(end, (p + 1) * PAGE_SIZE)
+            chunk = data[lo_b - pos:hi_b - pos]
+            stamps[p] = (c.stamp(chunk) if len(chunk) == PAGE_SIZE
+                         else c.patch(stamps[p], lo_b - p * PAGE_SIZE, chunk))
+        mapping.flags[i:hi] |= PG_REFERENCED                   # mark_page_accessed
+        newly = mapping.set_dirty(slice(i, hi))
+        mark_inode_dirty(m, inode)
+        written = min(end, hi * PAGE_SIZE) - pos
+        inode.size = max(inode.size, pos + written)
+        m.trace.record(t0, proc.pid, "pwrite", path, i * PAGE_SIZE, hi * PAGE_SIZE, ok)
+        m.trace.record(t0, proc.pid, "pwrite", path + ("submit_bio",),
+                       i * PAGE_SIZE, hi * PAGE_SIZE, nread)
+        m.clock.run_until(t0 + waited + ok * (prof.file_map_cached + prof.wp_reuse)
+                          + len(miss) * prof.file_fill_hole + new_blocks * block_cost)
+        if newly and sb.dirty_accounting:
+            m.wb.balance_dirty_pages_ratelimited(proc, sb.bdi, newly)
+        if err:
+            break
+        i = hi
+    return written, err

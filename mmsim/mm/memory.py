@@ -197,6 +197,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                     pte[npsel] = P | W | D | Y
                     res.dirtied += inode.mapping.set_dirty(pgs)
                     mark_inode_dirty(m, inode)
+                    _fault_update_time(m, inode, mkwrite)
                     tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "__do_fault")
                 else:
                     writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
@@ -241,6 +242,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 pte[filep] |= W | D | Y
                 res.dirtied += inode.mapping.set_dirty(pgs)
                 mark_inode_dirty(m, inode)
+                _fault_update_time(m, inode, mkwrite)
                 tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "do_wp_page")
                 account(("do_wp_page",) + tail, nfile, extra)
             else:
@@ -319,6 +321,17 @@ def mm_account_fault(m, proc, res, op, t0, start, end):
     proc.minflt += res.minflt
     proc.majflt += res.majflt
     m.clock.run_until(t0 + res.seconds)
+
+
+def _fault_update_time(m, inode, mkwrite):
+    """The file_update_time() of a shared write fault that dirtied pages.
+
+    2.6.37's __do_fault and do_wp_page call it after dirtying; today
+    fault_dirty_shared_page calls it only when there is no ->page_mkwrite,
+    which has done it itself (SuperBlock.do_page_mkwrite).
+    """
+    if mkwrite is MKWRITE_NONE or not m.kernel.mkwrite_updates_time:
+        inode.file_update_time()
 
 
 def _mkwrite_tail(m, sb, mkwrite, prof, caller):

@@ -2,10 +2,10 @@
 mmap_region, do_munmap, vma_wants_writenotify).
 """
 
-from .._abi import (MAP_FIXED, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE,
-                    MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PAGE_SHIFT,
-                    PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE)
-from ..errors import (EACCES, EAGAIN, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM,
+from .._abi import (MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE,
+                    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
+                    PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE)
+from ..errors import (EACCES, EAGAIN, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM,
                       error)
 from .gup import populate_range
 from .memory import zap_pte_range
@@ -39,6 +39,9 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
 
     file is the process.File already looked up from the fd (EBADF is the
     caller's), or None for MAP_ANONYMOUS (which gets an shmem file when shared).
+    MAP_FIXED_NOREPLACE (4.17) is MAP_FIXED that fails with EEXIST where the
+    range overlaps a mapping; older kernels do not know the bit and ignore
+    it, so the address is a hint, taken if the range is free.
     """
     k = m.kernel
     mm = proc.mm
@@ -52,6 +55,9 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     pgoff = offset >> PAGE_SHIFT
     if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
         raise error(EOVERFLOW, "mmap: offset + length overflows")
+    noreplace = bool(flags & MAP_FIXED_NOREPLACE) and k.has_map_fixed_noreplace
+    if noreplace:
+        flags |= MAP_FIXED      # "force arch specific MAP_FIXED handling"
     if flags & MAP_FIXED:
         if addr > TASK_SIZE - length:
             raise error(ENOMEM, "mmap: MAP_FIXED range past TASK_SIZE")
@@ -63,6 +69,8 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
         addr = mm.get_unmapped_area(length, addr)
         if addr is None:
             raise error(ENOMEM, "mmap: no room in the address space")
+    if noreplace and mm.vmas_in(addr, addr + length):
+        raise error(EEXIST, f"mmap: MAP_FIXED_NOREPLACE over a mapping at {addr:#x}")
     vm_flags = (calc_vm_prot_bits(prot) | mm.def_flags
                 | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
                 | (VM_LOCKED if flags & MAP_LOCKED else 0))
@@ -105,6 +113,8 @@ def do_mmap(m, proc, addr, length, prot, flags, file, offset):
     do_munmap(m, proc, addr, length)
     vma = VMA(addr, addr + length, vm_flags, file, pgoff)
     mm.insert(vma)
+    if file is not None:
+        file.inode.touch_atime()      # ->mmap: generic_file_mmap -> file_accessed
     if vm_flags & VM_LOCKED:
         mm.locked_vm += length >> PAGE_SHIFT
     mm.try_merge(vma, k)

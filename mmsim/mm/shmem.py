@@ -8,6 +8,7 @@ writable at once. Its pages cannot be dropped, only unmapped.
 from .._abi import PAGE_SHIFT
 from ..fs.file import File
 from ..fs.super import SuperBlock
+from ..flags import MKWRITE_GENERIC
 
 
 class Shmem(SuperBlock):
@@ -20,6 +21,12 @@ class Shmem(SuperBlock):
     def __init__(self, machine):
         super().__init__(machine, "/dev/shm", 0)
         self.nr_files = 0
+
+    def write_begin_kind(self):
+        """shmem_write_begin: a page, no block (tmpfs has none)."""
+        return MKWRITE_GENERIC
+
+    write_fn = (("generic_perform_write", "shmem_write_begin"),) * 2
 
 
 def shmem_zero_setup(m, length):

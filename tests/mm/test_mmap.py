@@ -1,6 +1,6 @@
 """mmap, munmap and mprotect (mm/mmap.c do_mmap_pgoff/mmap_region/do_munmap,
 mm/mprotect.c sys_mprotect): the errnos, VMA splitting and merging,
-MAP_FIXED and MAP_POPULATE, on every kernel version.
+MAP_FIXED, MAP_FIXED_NOREPLACE and MAP_POPULATE, on every kernel version.
 
 References: kernel-lookups.md section 4 (2.6.3x do_mmap_pgoff check order,
 do_munmap, sys_mprotect), section 3.8 (today's do_mmap), section 0
@@ -15,7 +15,8 @@ import signal
 import pytest
 
 import mmsim
-from mmsim import (MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
+from mmsim import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED, MAP_POPULATE,
+                   MAP_PRIVATE, MAP_SHARED,
                    MAP_SHARED_VALIDATE, MCL_CURRENT, PAGE_SIZE, PROT_NONE,
                    PROT_READ, PROT_WRITE)
 
@@ -310,6 +311,63 @@ def test_map_fixed_over_locked_region_drops_vmlck(p):
     p.mlock(a, 4 * PAGE)
     p.mmap(a, 2 * PAGE, RW, ANON | MAP_FIXED)
     assert p.status()["VmLck"] == 2 * KB
+
+
+# -- MAP_FIXED_NOREPLACE (4.17) -----------------------------------------------------------------
+# do_mmap: "if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED", then after
+# get_unmapped_area "if (find_vma_intersection(mm, addr, addr + len)) return
+# -EEXIST". Older kernels do not know bit 0x100000 and ignore it: the address
+# is then a hint, taken when the range is free.
+
+def test_noreplace_over_a_mapping(p, kernel):
+    a = p.mmap(0, 4 * PAGE, RW, ANON)
+    p.write(a + PAGE, b"keep")
+    for at, length in ((a, PAGE), (a + 2 * PAGE, 4 * PAGE), (a - PAGE, 2 * PAGE)):
+        if kernel == "6.18":
+            assert errno_of(p.mmap, at, length, RW, ANON | MAP_FIXED_NOREPLACE) == errno.EEXIST
+        else:
+            b = p.mmap(at, length, RW, ANON | MAP_FIXED_NOREPLACE)
+            assert b != at and not a <= b < a + 4 * PAGE      # placed elsewhere
+            p.munmap(b, length)
+    assert p.read(a + PAGE, 4) == b"keep"                    # nothing was replaced
+    assert [(v["start"], v["end"]) for v in p.smaps()] == [(a, a + 4 * PAGE)]
+
+
+def test_noreplace_on_a_free_range_maps_there(p, kernel):
+    a = p.mmap(0, 4 * PAGE, RW, ANON)
+    p.munmap(a + PAGE, 2 * PAGE)
+    assert p.mmap(a + PAGE, 2 * PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == a + PAGE
+    assert p.mmap(0x40000000, PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == 0x40000000
+
+
+def test_noreplace_unaligned_address(p, kernel):
+    # MAP_FIXED's checks on 4.17+; before it a hint, rounded up to a page
+    a = 0x40000123
+    if kernel == "6.18":
+        assert errno_of(p.mmap, a, PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == errno.EINVAL
+    else:
+        assert p.mmap(a, PAGE, RW, ANON | MAP_FIXED_NOREPLACE) == 0x40001000
+
+
+def test_noreplace_eexist_comes_before_map_locked_checks(m, kernel):
+    # 6.x do_mmap: EEXIST is checked before can_do_mlock()'s EPERM
+    p = m.spawn(memlock=(0, 0))
+    a = p.mmap(0, PAGE, RW, ANON)
+    err = errno_of(p.mmap, a, PAGE, RW, ANON | MAP_LOCKED | MAP_FIXED_NOREPLACE)
+    assert err == (errno.EEXIST if kernel == "6.18" else errno.EPERM)
+
+
+def test_noreplace_with_map_shared_validate(p, sparse_map, kernel):
+    # MAP_FIXED_NOREPLACE is not in LEGACY_MAP_MASK: MAP_SHARED_VALIDATE
+    # refuses it with EOPNOTSUPP (after the EEXIST check); plain MAP_SHARED takes it
+    fd, a = sparse_map(p, "/data/f", 4 * PAGE)
+    free = 0x40000000
+    if kernel == "6.18":
+        assert errno_of(p.mmap, free, PAGE, RW, MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE,
+                        fd, 0) == errno.EOPNOTSUPP
+        assert errno_of(p.mmap, a, PAGE, RW, MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE,
+                        fd, 0) == errno.EEXIST
+    assert p.mmap(free, PAGE, RW, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) == free
 
 
 # -- MAP_POPULATE -----------------------------------------------------------------------------
