@@ -14,8 +14,8 @@ from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
 from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
                      PG_MKWRITE)
 from ..block.disk import Disk
-from ..mm.truncate import truncate_pagecache, truncate_pagecache_range
-from ..mm.pagevec import count, head, subset
+from ..mm.truncate import truncate_pagecache, truncate_pagecache_range, zero_page_tail
+from ..mm.pagevec import count, first_last, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -276,9 +276,15 @@ class SuperBlock:
         """Write pages pgs (which map_blocks placed) to their blocks; return the completion time.
 
         Stands for the I/O half of ->writepages (mpage_writepages /
-        block_write_full_page -> submit_bio). Unwritten extents in convert
-        become written (end_io's unwritten conversion, done here at submission).
+        block_write_full_page -> submit_bio). The page that straddles i_size
+        is zeroed past it first, in the page cache too (block_write_full_page,
+        iomap_writepage_handle_eof). Unwritten extents in convert become
+        written (end_io's unwritten conversion, done here at submission).
         """
+        first, last = first_last(pgs) if count(pgs) else (0, 0)
+        eof = inode.size // PAGE_SIZE
+        if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
+            zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         return done
@@ -309,7 +315,7 @@ class SuperBlock:
         npages = -(-size // PAGE_SIZE)
         inode.resize(npages)
         if size < inode.size:
-            truncate_pagecache(self.machine, inode, npages)
+            truncate_pagecache(self.machine, inode, size)
             self._release(inode, npages, len(inode.block))
         inode.size = size
 

@@ -5,12 +5,17 @@ from ..flags import PG_UPTODATE
 from .memory import zap_pte_range
 
 
-def truncate_pagecache(m, inode, npages):
-    """Unmap and drop every cached page from npages on (truncate_pagecache).
+def truncate_pagecache(m, inode, size):
+    """Shrink the cache to a file of size bytes (truncate_pagecache).
 
-    PTEs past the new end go away too, COWed private copies included, so
-    a later access gets SIGBUS.
+    Every page past the new end is unmapped and dropped, its PTEs (COWed
+    private copies included) too, so a later access gets SIGBUS; the part
+    of the new last page past size is zeroed in place (2.6.37
+    truncate_partial_page, today truncate_inode_partial_folio), so a mapping
+    of it reads zeros there.
     """
+    npages = -(-size // PAGE_SIZE)
+    zero_page_tail(m, inode, size)
     for vma in inode.mmaps:
         lo = max(npages - vma.pgoff, 0)
         if lo < vma.npages:
@@ -18,6 +23,22 @@ def truncate_pagecache(m, inode, npages):
     n = len(inode.mapping.flags)
     if npages < n:
         inode.mapping.remove(slice(npages, n))
+
+
+def zero_page_tail(m, inode, size):
+    """Zero the bytes of the cached page holding offset size from size to its end.
+
+    What truncation does to the new last page, and writeback to the page
+    that straddles i_size before it writes it (block_write_full_page: "it
+    may be mmapped"). Return the page index, or None if there was nothing
+    to zero.
+    """
+    pg, off = divmod(size, PAGE_SIZE)
+    mp = inode.mapping
+    if not off or pg >= len(mp.flags) or not mp.flags[pg] & PG_UPTODATE:
+        return None
+    mp.data[pg] = m.contents.patch(mp.data[pg], off, bytes(PAGE_SIZE - off))
+    return pg
 
 
 def truncate_pagecache_range(m, inode, start, end):

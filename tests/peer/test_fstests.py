@@ -310,10 +310,6 @@ def fsx_replay(m, p, path, ops, fsync_after_write):
             p.munmap(a, map_size)
 
 
-@pytest.mark.xfail(strict=True, reason="mmsim: truncate down does not zero the EOF page past the "
-                   "new size (mm/truncate.py truncate_pagecache; the kernel's "
-                   "truncate_inode_pages_range -> truncate_inode_partial_folio zeroes it), "
-                   "and writeback does not either (fs/super.py submit_write)")
 @needs_pwrite
 @pytest.mark.parametrize("fs", ["ext4", "xfs"])
 @pytest.mark.parametrize("fsync_after_write", [False, True], ids=["fsx", "fsx -y"])

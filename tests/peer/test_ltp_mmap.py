@@ -67,9 +67,6 @@ def test_mmap01(kernel):
     p.munmap(addr, PAGE)
 
 
-@pytest.mark.xfail(strict=True, reason="mmsim: writeback writes the EOF page whole, the bytes "
-                   "past i_size included (fs/super.py submit_write); the kernel zeroes them "
-                   "first (fs/buffer.c block_write_full_page, iomap_writepage_handle_eof)")
 @pytest.mark.parametrize("fs", FILESYSTEMS)
 def test_mmap01_after_remount(fs):
     """mmap01.c's claim "the changes beyond EOF are not written to the file",
