@@ -4,9 +4,10 @@ The apps of chapters 01-04 (benchmarks/chapter_apps.py), each in its own
 process: the first update (what showing the app does) is not timed; then
 one control moves through its options, twice round, and each move is timed
 from the new value to the PNG of every view, which is what the notebook
-front end receives. Figures: the median move; the slowest move and the
-scenario's part of the median (the simulation, not the drawing) are shown
-unchecked. Run alone: python -m benchmarks.bench_widgets [--quick]
+front end receives (quick: once round). Figures: the median move, checked;
+the slowest move and the median time of the scenario call alone (the
+simulation, not the drawing), shown unchecked.
+Run alone: python -m benchmarks.bench_widgets [--quick]
 """
 
 import contextlib
@@ -64,7 +65,7 @@ def run(reps, quick):
             rows += [Row(app, "re-render after a control move, median", m["median_ms"],
                          LIMIT_MS, "ms", 1),
                      Row(app, "slowest move", m["slowest_ms"], unit="ms", digits=1),
-                     Row(app, "of which the scenario, median", m["scenario_ms"],
+                     Row(app, "the scenario alone, median", m["scenario_ms"],
                          unit="ms", digits=1)]
     return rows
 

@@ -37,17 +37,17 @@ STYLE = {"font.size": FONT_SIZE, "axes.labelsize": FONT_SIZE, "xtick.labelsize":
          "legend.frameon": False}
 
 # One colour per page state, in the order the page-state map stacks them;
-# light for pages that are not mlocked, dark for mlocked ones. Lines of the
-# same quantity (Dirty, Writeback, Mlocked) use the same colour.
+# light for pages that are not mlocked, dark for mlocked ones. The timeline's
+# Dirty and Writeback lines use the colours of those states.
 COLOUR = {"not present": "#eeeeee", "clean": "#9ecae1", "dirty": "#fc9272",
           "writeback": "#fdae6b", "locked, clean": "#3182bd", "locked, dirty": "#de2d26",
           "locked, writeback": "#e6550d", "anonymous": "#a1d99b", "anonymous, locked": "#31a354"}
 STATES = tuple(COLOUR)
 _RGB = np.array([to_rgb(c) for c in COLOUR.values()])
-# What is not a page state: limits, free space, disk traffic, the bars of
-# results side by side (one colour per result, in order).
+# What is not a page state, in colours no state has: limits, free space, disk
+# traffic, pages per kernel function, results side by side (one per result).
 LINE = {"dirty limit": "#252525", "background limit": "#969696", "free blocks": "#636363",
-        "disk read": "#6a51a3", "disk write": "#8c6d31", "bars": "#3182bd"}
+        "disk read": "#6a51a3", "disk write": "#8c6d31", "functions": "#807dba"}
 SERIES = ("#6a51a3", "#9e9ac8", "#cbc9e2", "#636363", "#bdbdbd")
 
 
@@ -79,8 +79,6 @@ class View:
 
 
 def _format(v):
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
@@ -90,7 +88,7 @@ def _format(v):
 
 def _number(v):
     """A drawn value as plain Python: an int for a whole count, else a float."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+    if isinstance(v, (int, np.integer)):
         return int(v)
     return float(v)
 
@@ -280,7 +278,7 @@ def timeline_view(samples, title="over simulated time"):
 def _build_fault_paths(top):
     def build(fig):
         ax = fig.add_subplot()
-        bars = ax.barh(np.arange(top), np.zeros(top), color=LINE["bars"])
+        bars = ax.barh(np.arange(top), np.zeros(top), color=LINE["functions"])
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.set_xlabel("pages")
