@@ -163,13 +163,16 @@ def main(argv=None, modules=MODULES):
     reps = args.reps or (1 if args.quick else 5)
     if reps < 1:
         ap.error("--reps must be at least 1")
-    rows = []
+    rows, load = [], [os.getloadavg()[0]]
     for name in args.only or modules:
         progress(f"== {name} ({reps} fresh process{'es' * (reps > 1)} per figure"
                  f"{', quick' if args.quick else ''})")
         rows += importlib.import_module(f"benchmarks.{name}").run(reps, args.quick)
+    load.append(os.getloadavg()[0])
     print()
-    print(f"Figures: medians of {reps} fresh process{'es' * (reps > 1)}, import excluded")
+    print(f"Figures: medians of {reps} fresh process{'es' * (reps > 1)}, import excluded; "
+          f"load average {load[0]:.2f} before, {load[1]:.2f} after, {os.cpu_count()} CPUs "
+          "(other work on the machine slows every wall time)")
     print(table(("benchmark", "figure", "measured", "target", ""), [r.cells() for r in rows]))
     over = [r for r in rows if r.over]
     print(f"\n{len(over)} of {sum(r.target is not None for r in rows)} figures over their target"

@@ -110,8 +110,8 @@ def reuse(view):
 def _drawing(kind, layout, height, build):
     """Yield the View to draw: the reuse target if kind and layout match, else a new one.
 
-    build(figure) makes the artists of a new figure and returns them as a
-    dict (the View's parts). Both run in the book's STYLE.
+    build(figure, *layout) makes the artists of a new figure and returns
+    them as a dict (the View's parts). Both run in the book's STYLE.
     """
     view = _TARGET.get()
     with matplotlib.rc_context(STYLE):
@@ -123,7 +123,7 @@ def _drawing(kind, layout, height, build):
             fig = Figure(figsize=(WIDTH, height), dpi=DPI)
             FigureCanvasAgg(fig)
             view = View(fig, kind=kind, layout=layout)
-            view.parts = build(fig)
+            view.parts = build(fig, *layout)
         yield view
 
 
@@ -275,15 +275,13 @@ def timeline_view(samples, title="over simulated time"):
     return v
 
 
-def _build_fault_paths(top):
-    def build(fig):
-        ax = fig.add_subplot()
-        bars = ax.barh(np.arange(top), np.zeros(top), color=LINE["functions"])
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
-        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.set_xlabel("pages")
-        return {"ax": ax, "bars": bars}
-    return build
+def _build_fault_paths(fig, top):
+    ax = fig.add_subplot()
+    bars = ax.barh(np.arange(top), np.zeros(top), color=LINE["functions"])
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("pages")
+    return {"ax": ax, "bars": bars}
 
 
 def fault_path_view(functions, title="kernel functions, pages through each", top=12):
@@ -291,7 +289,7 @@ def fault_path_view(functions, title="kernel functions, pages through each", top
     items = sorted(Counter(functions).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     n = len(items)
     height = 0.3 * max(n, 1) + 0.9
-    with _drawing("fault_path_view", (top,), height, _build_fault_paths(top)) as v:
+    with _drawing("fault_path_view", (top,), height, _build_fault_paths) as v:
         ax = v.parts["ax"]
         v.figure.subplots_adjust(left=0.36, right=0.97, top=1 - 0.35 / height,
                                  bottom=0.55 / height)
@@ -306,16 +304,13 @@ def fault_path_view(functions, title="kernel functions, pages through each", top
     return v
 
 
-def _build_compare(nfields, nlabels):
-    def build(fig):
-        fig.subplots_adjust(left=0.07, right=0.98, top=0.8, bottom=0.1, wspace=0.4)
-        axes = fig.subplots(1, nfields, squeeze=False)[0]
-        bars = [ax.bar(range(nlabels), np.zeros(nlabels), color=SERIES[:nlabels])
-                for ax in axes]
-        for ax in axes:
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
-        return {"axes": axes, "bars": bars, "title": fig.suptitle("")}
-    return build
+def _build_compare(fig, nfields, nlabels):
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.8, bottom=0.1, wspace=0.4)
+    axes = fig.subplots(1, nfields, squeeze=False)[0]
+    bars = [ax.bar(range(nlabels), np.zeros(nlabels), color=SERIES[:nlabels]) for ax in axes]
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    return {"axes": axes, "bars": bars, "title": fig.suptitle("")}
 
 
 def compare_view(results, fields, labels=None, title="before and after"):
@@ -327,7 +322,7 @@ def compare_view(results, fields, labels=None, title="before and after"):
     labels = labels or [getattr(r, "kernel", str(i)) for i, r in enumerate(results)]
     values = {name: [_number(get(r)) for r in results] for name, get in fields.items()}
     layout = (len(fields), len(results))
-    with _drawing("compare_view", layout, 3.0, _build_compare(*layout)) as v:
+    with _drawing("compare_view", layout, 3.0, _build_compare) as v:
         for ax, bars, (name, vals) in zip(v.parts["axes"], v.parts["bars"], values.items()):
             for bar, val in zip(bars, vals):
                 bar.set_height(val)
