@@ -2,7 +2,8 @@
 #
 #   make lab     open the book in JupyterLab (creates .venv on first use)
 #   make test    run every test: tests/ and the notebooks in book/ (nbval)
-#   make bench   run the benchmarks in benchmarks/ (on demand, not in CI)
+#   make bench   run the benchmarks in benchmarks/ (on demand, not in CI): one table of
+#                figures against targets; fails if a figure is over its target
 #   make clean   remove .venv and caches
 #
 # PYTHON picks the interpreter the venv is made from (>= 3.10), e.g.
@@ -10,12 +11,15 @@
 # It only matters when .venv is created; run `make clean` to switch.
 # LAB_ARGS is appended to `jupyter lab`, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 # PYTEST_ARGS is appended to pytest, e.g. make test PYTEST_ARGS="-x -k mlock"
+# BENCH_ARGS is appended to python -m benchmarks, e.g. make bench BENCH_ARGS=--quick
+# (one repetition and a subset) or BENCH_ARGS="--only bench_widgets"
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: lab test bench clean
 
@@ -45,15 +49,12 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests $(wildcard book) --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-lab
-	@set -e; found=0; \
-	for f in benchmarks/bench_*.py; do \
-		[ -e "$$f" ] || continue; \
-		found=1; \
-		echo "== $$f"; \
-		$(BIN)/python -m benchmarks.$$(basename "$$f" .py); \
-	done; \
-	[ $$found = 1 ] || echo "no benchmarks/bench_*.py found"
+# bench uses the venv as it is and installs the project only into a venv that
+# has never had it: no reinstall when pyproject.toml changes.
+bench:
+	@[ -e $(VENV)/.installed-lab ] || [ -e $(VENV)/.installed-test ] || \
+		$(MAKE) --no-print-directory $(VENV)/.installed-lab
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -3,12 +3,15 @@
 An App is a function of its control values: ``App(scenario, controls,
 views)`` calls ``scenario(**values)`` and each ``view(result)``, shows them,
 and keeps ``.result`` and ``.views`` so tests and nbval read the numbers.
+Each view draws into the figure it drew last time (views.reuse), so a
+control change moves data in existing figures instead of building new ones.
 """
 
 import ipywidgets as w
 from IPython.display import display
 
 from .controls import value_of
+from .views import reuse
 
 
 class App:
@@ -20,6 +23,7 @@ class App:
         self.view_fns = list(views)
         self.result = None
         self.views = []
+        self._drawn = []            # the views of the last run that drew, to draw into again
         self.error = ""
         self.out = w.Output()
         self.status = w.HTML("")
@@ -41,7 +45,12 @@ class App:
             self.error = ""
         except OSError as e:
             self.result, self.error = None, str(e)
-        self.views = [v(self.result) for v in self.view_fns] if self.result is not None else []
+        self.views = []
+        if self.result is not None:
+            for i, view in enumerate(self.view_fns):
+                with reuse(self._drawn[i] if i < len(self._drawn) else None):
+                    self.views.append(view(self.result))
+            self._drawn = self.views
         self.status.value = f"<span style='color:#b00'>{self.error}</span>" if self.error else ""
         self.out.clear_output(wait=True)
         with self.out:

@@ -1,55 +1,137 @@
 """Views: functions of simulation results that draw a figure and expose its numbers.
 
-Every view returns a View: ``.figure`` (matplotlib, fixed size), ``.numbers``
-(a dict of what it draws) and ``.text()`` (those numbers as stable text, what
-nbval and tests compare).
+Every view returns a View: ``.figure`` (matplotlib, the book's width and
+resolution), ``.numbers`` (a dict of what it draws) and ``.text()`` (those
+numbers as stable text, what nbval and tests compare).
+
+Inside ``reuse(view)`` (an App's update does this) a view function draws
+into ``view``'s figure when ``view`` was drawn by the same function with the
+same layout: it moves the artists' data instead of building a new figure,
+so a control change only re-renders.
 """
 
+import io
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from mmsim.errors import EINVAL, error
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
-STATES = ("not present", "clean", "dirty", "writeback", "locked, clean", "locked, dirty",
-          "locked, writeback", "anonymous", "anonymous, locked")
-COLOURS = ("#eeeeee", "#9ecae1", "#fc9272", "#fdd0a2", "#3182bd", "#de2d26",
-           "#e6550d", "#a1d99b", "#31a354")
-COLOUR = dict(zip(STATES, COLOURS))
-_RGB = np.array([to_rgb(c) for c in COLOURS])
+# The book's figure style: every view's figure is WIDTH inches wide at DPI
+# (800 pixels, as the chapters' inline figures), its text in these sizes.
+WIDTH = 8.0
+DPI = 100
+FONT_SIZE = 9
+STYLE = {"font.size": FONT_SIZE, "axes.labelsize": FONT_SIZE, "xtick.labelsize": FONT_SIZE,
+         "ytick.labelsize": FONT_SIZE, "axes.titlesize": FONT_SIZE + 1,
+         "figure.titlesize": FONT_SIZE + 1, "legend.fontsize": FONT_SIZE - 1,
+         "legend.frameon": False}
+
+# One colour per page state, in the order the page-state map stacks them;
+# light for pages that are not mlocked, dark for mlocked ones. The timeline's
+# Dirty and Writeback lines use the colours of those states.
+COLOUR = {"not present": "#eeeeee", "clean": "#9ecae1", "dirty": "#fc9272",
+          "writeback": "#fdae6b", "locked, clean": "#3182bd", "locked, dirty": "#de2d26",
+          "locked, writeback": "#e6550d", "anonymous": "#a1d99b", "anonymous, locked": "#31a354"}
+STATES = tuple(COLOUR)
+_RGB = np.array([to_rgb(c) for c in COLOUR.values()])
+# What is not a page state, in colours no state has: limits, free space, disk
+# traffic, pages per kernel function, results side by side (one per result).
+LINE = {"dirty limit": "#252525", "background limit": "#969696", "free blocks": "#636363",
+        "disk read": "#6a51a3", "disk write": "#8c6d31", "functions": "#807dba"}
+SERIES = ("#6a51a3", "#9e9ac8", "#cbc9e2", "#636363", "#bdbdbd")
 
 
 @dataclass
 class View:
-    """A figure and the numbers behind it."""
+    """A figure and the numbers behind it.
+
+    kind and layout name the function and layout that drew it; parts holds
+    its artists, so that the function can draw into it again (see reuse).
+    """
 
     figure: Figure
     numbers: dict = field(default_factory=dict)
+    kind: str = ""
+    layout: tuple = ()
+    parts: dict = field(default_factory=dict, repr=False)
 
     def text(self):
-        """The numbers, one per line, in a fixed order and format."""
-        lines = []
-        for k, v in self.numbers.items():
-            if isinstance(v, float):
-                v = f"{v:.3f}"
-            lines.append(f"{k}: {v}")
-        return "\n".join(lines)
+        """The numbers, one per line, in a fixed order: counts as integers, others to 3 places."""
+        return "\n".join(f"{k}: {_format(v)}" for k, v in self.numbers.items())
 
     def _repr_png_(self):
-        import io
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=72)
+        self.figure.savefig(buf, format="png", dpi=DPI)
         return buf.getvalue()
 
     def __repr__(self):
         return self.text()
+
+
+def _format(v):
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.3f}"
+    return str(v)
+
+
+def _number(v):
+    """A drawn value as plain Python: an int for a whole count, else a float."""
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return float(v)
+
+
+_TARGET = ContextVar("view_target", default=None)
+
+
+@contextmanager
+def reuse(view):
+    """Let the next view function called draw into view (None: into a new figure)."""
+    token = _TARGET.set(view)
+    try:
+        yield
+    finally:
+        _TARGET.reset(token)
+
+
+@contextmanager
+def _drawing(kind, layout, height, build):
+    """Yield the View to draw: the reuse target if kind and layout match, else a new one.
+
+    build(figure, *layout) makes the artists of a new figure and returns
+    them as a dict (the View's parts). Both run in the book's STYLE.
+    """
+    view = _TARGET.get()
+    with matplotlib.rc_context(STYLE):
+        if view is not None and view.kind == kind and view.layout == layout:
+            _TARGET.set(None)                         # one view per figure
+            if view.figure.get_figheight() != height:
+                view.figure.set_size_inches(WIDTH, height)
+        else:
+            fig = Figure(figsize=(WIDTH, height), dpi=DPI)
+            FigureCanvasAgg(fig)
+            view = View(fig, kind=kind, layout=layout)
+            view.parts = build(fig, *layout)
+        yield view
+
+
+def _span(lo, hi):
+    """Axis limits for data from lo to hi that never collapse to a point."""
+    return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
 
 
 def page_states(flags):
@@ -74,13 +156,28 @@ def page_states(flags):
     return code
 
 
+def _build_state_map(fig):
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.42)
+    ax = fig.add_subplot()
+    image = ax.imshow(np.zeros((1, 1, 3)), aspect="auto", interpolation="nearest",
+                      origin="lower", extent=(0, 1, 0, 1))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([])
+    ax.set_xticks([0, 1], ["", ""])
+    first, last = ax.get_xticklabels()
+    first.set_horizontalalignment("left")
+    last.set_horizontalalignment("right")
+    return {"ax": ax, "image": image, "shown": None}
+
+
 def page_state_map(flags, title="pages of the mapping", bins=512, rows=60):
     """A strip of the mapping, left to right, coloured by page state.
 
     Millions of pages are aggregated into bins; each bin is a column whose
     height is shared among the states of its pages, stacked in STATES order
-    from the bottom (drawn as one image, rows pixels high, so that a change
-    of control redraws quickly). numbers: pages per state.
+    from the bottom (drawn as one image, rows pixels high). The legend,
+    under the strip, names the states present. numbers: pages per state.
     """
     code = page_states(flags)
     n = len(code)
@@ -92,25 +189,48 @@ def page_state_map(flags, title="pages of the mapping", bins=512, rows=60):
     cum = np.cumsum(counts, axis=1) / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     levels = (np.arange(rows) + 0.5) / rows
     state = np.minimum((cum[:, None, :] <= levels[None, :, None]).sum(axis=2), nstates - 1)
-    fig = Figure(figsize=(8, 1.8))
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.85, bottom=0.42)
-    ax = fig.add_subplot()
-    ax.imshow(_RGB[state.T], aspect="auto", interpolation="nearest", origin="lower",
-              extent=(0, bins, 0, 1))
-    ax.set_xlim(0, bins)
-    ax.set_ylim(0, 1)
-    ax.set_yticks([])
-    ax.set_xticks([0, bins], ["page 0", f"page {n - 1}"])
-    first, last = ax.get_xticklabels()
-    first.set_horizontalalignment("left")
-    last.set_horizontalalignment("right")
-    ax.set_title(title, fontsize=10)
     totals = counts.sum(axis=0)
-    shown = [Patch(color=COLOURS[k], label=STATES[k]) for k in range(nstates) if totals[k]]
-    ax.legend(handles=shown, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=5,
-              fontsize=8, frameon=False)
-    numbers = {name: int(totals[k]) for k, name in enumerate(STATES)}
-    return View(fig, {"pages": n, **numbers})
+    with _drawing("page_state_map", (), 1.8, _build_state_map) as v:
+        ax = v.parts["ax"]
+        v.parts["image"].set_data(_RGB[state.T])
+        ax.set_xticks([0, 1], ["page 0", f"page {n - 1}"])
+        ax.set_title(title)
+        shown = tuple(k for k in range(nstates) if totals[k])
+        if shown != v.parts["shown"]:
+            ax.legend(handles=[Patch(color=_RGB[k], label=STATES[k]) for k in shown],
+                      loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=5)
+            v.parts["shown"] = shown
+    v.numbers = {"pages": n, **{name: int(totals[k]) for k, name in enumerate(STATES)}}
+    return v
+
+
+def _build_timeline(fig):
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.86, bottom=0.4, wspace=0.42)
+    ax, bx = fig.subplots(1, 2)
+    ax2 = ax.twinx()
+    lines = {       # the limits first, so that Dirty and Writeback are drawn over them
+        "thresh": ax.plot([], [], label="dirty limit", color=LINE["dirty limit"], ls=":")[0],
+        "bg": ax.plot([], [], label="background limit", color=LINE["background limit"],
+                      ls=":")[0],
+        "dirty": ax.plot([], [], label="Dirty", color=COLOUR["dirty"], lw=2)[0],
+        "writeback": ax.plot([], [], label="Writeback", color=COLOUR["writeback"], lw=2)[0],
+        "free": ax2.plot([], [], label="free blocks (GiB, right)", color=LINE["free blocks"],
+                         ls="--")[0],
+        "read": bx.plot([], [], label="disk read", color=LINE["disk read"])[0],
+        "write": bx.plot([], [], label="disk write", color=LINE["disk write"])[0],
+    }
+    names = ("dirty", "writeback", "thresh", "bg", "free")
+    ax.legend(handles=[lines[k] for k in names], loc="upper center",
+              bbox_to_anchor=(0.5, -0.3), ncol=3)
+    bx.legend(handles=[lines["read"], lines["write"]], loc="upper center",
+              bbox_to_anchor=(0.5, -0.3), ncol=2)
+    for a in (ax, bx):
+        a.set_xlabel("simulated seconds")
+    ax.set_ylabel("MiB")
+    ax2.set_ylabel("GiB free")
+    bx.set_ylabel("MB/s")
+    ax2.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    return {"axes": (ax, ax2, bx), "lines": lines, "title": fig.suptitle("")}
 
 
 def timeline_view(samples, title="over simulated time"):
@@ -118,76 +238,108 @@ def timeline_view(samples, title="over simulated time"):
     read and write rates, against simulated time (samples of Machine.record_timeline).
 
     The limits move: mlocked pages are not dirtyable memory, so a large mlock
-    lowers them as it proceeds.
+    lowers them as it proceeds (numbers: max_mlocked_mib). Legends are under
+    the panels.
     """
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
-    ax, bx = fig.subplots(1, 2)
-    if not samples:
-        return View(fig, {"samples": 0})
-
     def series(key, scale=1 / 1024):
         return np.array([s[key] for s in samples], float) * scale
 
-    t = series("t", 1)
-    dirty, wb = series("dirty_kb"), series("writeback_kb")
-    thresh, bg = series("dirty_thresh_kb"), series("background_thresh_kb")
-    mlocked = series("mlocked_kb")
-    free = np.array([sum(s["free_blocks"].values()) for s in samples]) * 4 / 2**20
-    rd, wr = series("read_bytes", 1), series("write_bytes", 1)
-    dt = np.maximum(np.diff(t), 1e-9)
-    ax.plot(t, dirty, label="Dirty (MiB)", color=COLOUR["dirty"])
-    ax.plot(t, wb, label="Writeback (MiB)", color=COLOUR["locked, writeback"])
-    ax.plot(t, thresh, label="dirty limit", color=COLOUR["locked, dirty"], linestyle=":")
-    ax.plot(t, bg, label="background limit", color=COLOUR["clean"], linestyle=":")
-    ax.set_xlabel("simulated seconds")
-    ax.set_ylabel("MiB")
-    ax2 = ax.twinx()
-    ax2.plot(t, free, label="free blocks (GiB)", color="#555555", linestyle="--")
-    ax2.set_ylabel("GiB free")
-    ax.legend(loc="upper left", fontsize=7)
-    ax2.legend(loc="upper right", fontsize=7)
-    if len(t) > 1:
-        bx.plot(t[1:], np.diff(rd) / dt / 1e6, label="disk read MB/s", color=COLOUR["locked, clean"])
-        bx.plot(t[1:], np.diff(wr) / dt / 1e6, label="disk write MB/s", color=COLOUR["dirty"])
-        bx.legend(fontsize=8)
-    bx.set_xlabel("simulated seconds")
-    fig.suptitle(title, fontsize=10)
-    return View(fig, {"samples": len(t), "seconds": float(t[-1] - t[0]),
-                      "max_dirty_mib": float(dirty.max()), "max_writeback_mib": float(wb.max()),
-                      "first_dirty_limit_mib": float(thresh[0]),
-                      "last_dirty_limit_mib": float(thresh[-1]),
-                      "max_mlocked_mib": float(mlocked.max()), "final_free_gib": float(free[-1]),
-                      "read_gib": float((rd[-1] - rd[0]) / 2**30),
-                      "written_gib": float((wr[-1] - wr[0]) / 2**30)})
+    with _drawing("timeline_view", (), 3.2, _build_timeline) as v:
+        (ax, ax2, bx), lines = v.parts["axes"], v.parts["lines"]
+        v.parts["title"].set_text(title)
+        if not samples:
+            for line in lines.values():
+                line.set_data([], [])
+            v.numbers = {"samples": 0}
+            return v
+        t = series("t", 1)
+        data = {"dirty": series("dirty_kb"), "writeback": series("writeback_kb"),
+                "thresh": series("dirty_thresh_kb"), "bg": series("background_thresh_kb")}
+        mlocked = series("mlocked_kb")
+        free = np.array([sum(s["free_blocks"].values()) for s in samples]) * 4 / 2**20
+        rd, wr = series("read_bytes", 1), series("write_bytes", 1)
+        rates = {"read": np.diff(rd), "write": np.diff(wr)}
+        dt = np.maximum(np.diff(t), 1e-9)
+        for k, y in data.items():
+            lines[k].set_data(t, y)
+        lines["free"].set_data(t, free)
+        for k, y in rates.items():
+            lines[k].set_data(t[1:], y / dt / 1e6)
+        span = _span(t[0], t[-1])
+        top = max(max(float(y.max()) for y in data.values()), 1.0)
+        ax.set(xlim=span, ylim=(0, top * 1.08))
+        ax2.set_ylim(0, max(float(free.max()), 1e-3) * 1.08)
+        peak = max((float((y / dt).max()) / 1e6 for y in rates.values() if len(y)), default=0)
+        bx.set(xlim=span, ylim=(0, max(peak, 1.0) * 1.08))
+    v.numbers = {"samples": len(t), "seconds": float(t[-1] - t[0]),
+                 "max_dirty_mib": float(data["dirty"].max()),
+                 "max_writeback_mib": float(data["writeback"].max()),
+                 "first_dirty_limit_mib": float(data["thresh"][0]),
+                 "last_dirty_limit_mib": float(data["thresh"][-1]),
+                 "max_mlocked_mib": float(mlocked.max()),
+                 "final_free_gib": float(free[-1]),
+                 "read_gib": float((rd[-1] - rd[0]) / 2**30),
+                 "written_gib": float((wr[-1] - wr[0]) / 2**30)}
+    return v
+
+
+def _build_fault_paths(fig, top):
+    ax = fig.add_subplot()
+    bars = ax.barh(np.arange(top), np.zeros(top), color=LINE["functions"])
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_xlabel("pages")
+    return {"ax": ax, "bars": bars}
 
 
 def fault_path_view(functions, title="kernel functions, pages through each", top=12):
-    """Which kernel functions ran and for how many pages (a bar per function)."""
+    """Which kernel functions ran and for how many pages (a bar per function, most first)."""
     items = sorted(Counter(functions).items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    height = 0.3 * max(len(items), 1) + 0.9
-    fig = Figure(figsize=(8, height))
-    fig.subplots_adjust(left=0.36, right=0.97, top=1 - 0.35 / height, bottom=0.55 / height)
-    ax = fig.add_subplot()
-    names = [k for k, _ in items][::-1]
-    vals = [v for _, v in items][::-1]
-    ax.barh(names, vals, color=COLOUR["locked, clean"])
-    ax.set_xlabel("pages")
-    ax.set_title(title, fontsize=10)
-    return View(fig, dict(items))
+    n = len(items)
+    height = 0.3 * max(n, 1) + 0.9
+    with _drawing("fault_path_view", (top,), height, _build_fault_paths) as v:
+        ax = v.parts["ax"]
+        v.figure.subplots_adjust(left=0.36, right=0.97, top=1 - 0.35 / height,
+                                 bottom=0.55 / height)
+        for i, bar in enumerate(v.parts["bars"]):
+            bar.set_width(items[i][1] if i < n else 0)
+            bar.set_visible(i < n)
+        ax.set_yticks(range(n), [k for k, _ in items])
+        ax.set_ylim(max(n, 1) - 0.5, -0.5)
+        ax.set_xlim(0, max((c for _, c in items), default=0) * 1.05 or 1)
+        ax.set_title(title)
+    v.numbers = dict(items)
+    return v
+
+
+def _build_compare(fig, nfields, nlabels):
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.8, bottom=0.1, wspace=0.4)
+    axes = fig.subplots(1, nfields, squeeze=False)[0]
+    bars = [ax.bar(range(nlabels), np.zeros(nlabels), color=SERIES[:nlabels]) for ax in axes]
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    return {"axes": axes, "bars": bars, "title": fig.suptitle("")}
 
 
 def compare_view(results, fields, labels=None, title="before and after"):
-    """Grouped bars of the same fields of several results (e.g. two kernels)."""
+    """Bars of the same fields of several results (e.g. two kernels), a panel per field.
+
+    fields: {name: function of a result}; a function that returns an int is
+    a count, shown and exposed as a whole number.
+    """
     labels = labels or [getattr(r, "kernel", str(i)) for i, r in enumerate(results)]
-    fig = Figure(figsize=(8, 3), layout="constrained")
-    axes = fig.subplots(1, len(fields), squeeze=False)[0]
-    numbers = {}
-    for ax, (name, get) in zip(axes, fields.items()):
-        vals = [float(get(r)) for r in results]
-        ax.bar(labels, vals, color=COLOURS[1:1 + len(vals)])
-        ax.set_ylim(bottom=0, top=max(max(vals), 0) * 1.1 or 1)   # all-zero panels stay readable
-        ax.set_title(name, fontsize=9)
-        for lab, v in zip(labels, vals):
-            numbers[f"{name} [{lab}]"] = v
-    fig.suptitle(title, fontsize=10)
-    return View(fig, numbers)
+    values = {name: [_number(get(r)) for r in results] for name, get in fields.items()}
+    layout = (len(fields), len(results))
+    with _drawing("compare_view", layout, 3.0, _build_compare) as v:
+        for ax, bars, (name, vals) in zip(v.parts["axes"], v.parts["bars"], values.items()):
+            for bar, val in zip(bars, vals):
+                bar.set_height(val)
+            ax.set_xticks(range(len(labels)), labels)
+            ax.set_ylim(0, max(max(vals), 0) * 1.1 or 1)   # all-zero panels stay readable
+            ax.yaxis.get_major_locator().set_params(
+                integer=all(isinstance(x, int) for x in vals))
+            ax.set_title(name, fontsize=FONT_SIZE)
+        v.parts["title"].set_text(title)
+    v.numbers = {f"{name} [{lab}]": val for name, vals in values.items()
+                 for lab, val in zip(labels, vals)}
+    return v

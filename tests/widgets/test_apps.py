@@ -73,3 +73,47 @@ def test_app_follows_the_filesystem_control():
     app.controls["fs"].value = "ext2"
     assert app.result.fs == "ext2" and app.result.dirty_kb == 64 * 1024
     assert app.result.file_blocks_kb == 0
+
+
+def test_a_second_update_draws_into_the_same_figures():
+    from widgets import fault_path_view
+    app = App(hole, {"kernel": kernel_control("2.6.38"), "fs": fs_control("ext2")},
+              [lambda r: page_state_map(r.flags), lambda r: fault_path_view(r.functions)])
+    app.update()
+    figures = [v.figure for v in app.views]
+    image = app.views[0].figure.axes[0].get_images()[0]
+    before = image.get_array().copy()
+    assert app.views[0].numbers["locked, clean"] == 16384
+    assert "do_wp_page" not in app.views[1].numbers
+    app.controls["kernel"].value = "2.6.37"           # mlock now dirties every page
+    assert [v.figure for v in app.views] == figures
+    assert app.views[0].figure.axes[0].get_images() == [image]
+    assert (image.get_array() != before).any()
+    assert app.views[0].numbers["locked, dirty"] == 16384
+    assert app.views[0].numbers["locked, clean"] == 0
+    assert app.views[1].numbers["do_wp_page"] == 16384
+    names = [t.get_text() for t in app.views[1].figure.axes[0].get_yticklabels()]
+    assert "do_wp_page" in names
+
+
+def test_an_app_draws_again_into_its_figure_after_an_engine_error():
+    def maybe(kernel, action):
+        return scenarios.memtoy_hole20g(kernel, "ext2", action, size=64 * MiB, partition=GiB,
+                                        ram=GiB, flags=True)
+    import ipywidgets as w
+    app = App(maybe, {"kernel": kernel_control("2.6.38"),
+                      "action": w.Dropdown(options=["lock", "nonsense"], value="lock")},
+              [lambda r: page_state_map(r.flags)]).update()
+    figure = app.views[0].figure
+    app.controls["action"].value = "nonsense"
+    assert app.views == [] and "action must be" in app.error
+    app.controls["action"].value = "lock"
+    assert app.views[0].figure is figure and app.error == ""
+
+
+def test_app_figures_have_the_book_s_size_and_resolution():
+    from widgets.views import DPI, WIDTH
+    app = make_app().update()
+    fig = app.views[0].figure
+    assert (fig.get_figwidth(), fig.dpi) == (WIDTH, DPI)
+    assert repr(fig) == "<Figure size 800x180 with 1 Axes>"     # as the chapters show theirs

@@ -121,3 +121,91 @@ def test_page_state_map_refuses_flags_the_host_cannot_show():
     with pytest.raises(OSError) as e:
         page_state_map(f)
     assert e.value.errno == errno.EINVAL and "kpageflags needs root" in str(e.value)
+
+
+def _all_views():
+    r = scenarios.memtoy_hole20g("2.6.37", "ext2", "lock", size=64 * MiB, partition=32 * MiB,
+                                 ram=128 * MiB, sample=0.5, flags=True)
+    return [page_state_map(r.flags), timeline_view(r.timeline), fault_path_view(r.functions),
+            compare_view([r, r], {"dirty MiB": lambda x: x.dirty_kb / 1024}, labels=["a", "b"])]
+
+
+def test_every_view_has_the_book_s_width_and_resolution():
+    import struct
+
+    from widgets.views import DPI, WIDTH
+    for v in _all_views():
+        assert v.figure.dpi == DPI and v.figure.get_figwidth() == WIDTH
+        png = v._repr_png_()
+        width, height = struct.unpack(">II", png[16:24])        # the PNG's IHDR
+        assert (width, height) == (round(WIDTH * DPI), round(v.figure.get_figheight() * DPI))
+    assert repr(_all_views()[0].figure) == "<Figure size 800x180 with 1 Axes>"
+
+
+def test_legends_are_outside_the_data():
+    checked = 0
+    for v in _all_views()[:2]:                  # the page-state map and the timeline
+        v.figure.canvas.draw()
+        renderer = v.figure.canvas.get_renderer()
+        for ax in v.figure.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                assert legend.get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
+                checked += 1
+    assert checked == 3
+
+
+def test_whole_counts_print_as_integers():
+    rs = [scenarios.memtoy_hole20g(k, "ext2", "lock", size=64 * MiB, partition=GiB, ram=GiB)
+          for k in ("2.6.37", "2.6.38")]
+    v = compare_view(rs, {"pages": lambda r: r.pages, "dirty MiB": lambda r: r.dirty_kb / 1024})
+    assert v.text().splitlines() == ["pages [2.6.37]: 16384", "pages [2.6.38]: 16384",
+                                     "dirty MiB [2.6.37]: 64.000", "dirty MiB [2.6.38]: 0.000"]
+    assert "do_wp_page: 16384" in fault_path_view(rs[0].functions).text()
+
+
+def test_a_page_state_has_one_colour_in_every_view():
+    from matplotlib.colors import to_rgb
+
+    from widgets.views import COLOUR, STATES
+    m, p, a = mapped("6.18")
+    p.touch(a, 64 * PAGE, write=True)
+    v = page_state_map(kpageflags(m, p, a, 256 * PAGE))
+    image = v.figure.axes[0].get_images()[0].get_array()
+    assert tuple(image[0, 0]) == to_rgb(COLOUR["dirty"])
+    assert tuple(image[0, -1]) == to_rgb(COLOUR["not present"])
+    assert [h.get_label() for h in v.figure.axes[0].get_legend().legend_handles] == \
+        ["not present", "dirty"]
+    assert list(STATES) == list(COLOUR)
+    m.record_timeline()
+    lines = {line.get_label(): line for line in timeline_view(m.timeline).figure.axes[0].lines}
+    assert lines["Dirty"].get_color() == COLOUR["dirty"]
+    assert lines["Writeback"].get_color() == COLOUR["writeback"]
+
+
+def test_a_view_draws_into_the_figure_it_is_given_to_reuse():
+    from widgets.views import reuse
+    m, p, a = mapped("2.6.37")
+    first = page_state_map(kpageflags(m, p, a, 256 * PAGE), title="before")
+    p.touch(a, 256 * PAGE, write=True)
+    with reuse(first):
+        again = page_state_map(kpageflags(m, p, a, 256 * PAGE), title="after")
+    assert again is first and again.figure.axes[0].get_title() == "after"
+    assert again.numbers["dirty"] == 256 and again.numbers["not present"] == 0
+    with reuse(first):                          # another kind of view: a figure of its own
+        other = fault_path_view(m.trace.counts())
+    assert other.figure is not first.figure
+    fresh = page_state_map(kpageflags(m, p, a, 256 * PAGE))
+    assert fresh.figure is not first.figure     # outside reuse: always a new figure
+
+
+def test_fault_path_view_resizes_a_reused_figure_to_its_bars():
+    from widgets.views import reuse
+    few = fault_path_view({"a": 3, "b": 1})
+    height = few.figure.get_figheight()
+    with reuse(few):
+        many = fault_path_view({f"f{i}": i + 1 for i in range(10)})
+    assert many.figure is few.figure and many.figure.get_figheight() > height
+    bars = [b for b in many.parts["bars"] if b.get_visible()]
+    assert [b.get_width() for b in bars] == list(range(10, 0, -1))
+    assert [t.get_text() for t in many.figure.axes[0].get_yticklabels()][:2] == ["f9", "f8"]

@@ -1,0 +1,38 @@
+"""The benchmark harness: fresh processes, medians, the table and its verdict."""
+
+from benchmarks import bench_engine
+from benchmarks.common import Processes, Row, table
+
+
+def test_a_case_runs_in_a_fresh_process_and_reports_its_figures():
+    with Processes("benchmarks.bench_engine") as procs:
+        first = procs.call("touch_and_mlock", "2.6.37", 2**10)
+        m = procs.median("touch_and_mlock", ("2.6.38", 2**10), 3)
+    assert first["dirty_kb"] == 4096                  # 2.6.37's mlock dirtied every page
+    assert m["dirty_kb"] == 0 and 0 < m["seconds"] < 10
+    assert 10 < first["peak_rss_mb"] < 1000
+
+
+def test_a_failing_case_is_reported_with_its_traceback():
+    with Processes("benchmarks.bench_engine") as procs:
+        try:
+            procs.call("touch_and_mlock", "1.0", 1)
+        except RuntimeError as e:
+            assert "touch_and_mlock" in str(e) and "Traceback" in str(e)
+        else:
+            raise AssertionError("a case that raises must not pass")
+        assert procs.call("touch_and_mlock", "6.18", 16)["dirty_kb"] == 0   # the server lives on
+
+
+def test_rows_say_over_only_above_their_target():
+    assert Row("b", "f", 0.6, 0.5, "s").cells()[2:] == ("0.600 s", "0.500 s", "OVER")
+    assert Row("b", "f", 0.5, 0.5, "s").cells()[4] == "ok"
+    assert not Row("b", "f", 1e9).over and Row("b", "f", 1e9).cells()[3:] == ("", "")
+    text = table(("a", "b", "c"), [("x", "y", "1.0"), ("long", "z", "10.0")])
+    assert text.splitlines()[2:] == ["x     y   1.0", "long  z  10.0"]
+
+
+def test_the_scaling_exponent_is_the_slope_of_log_time_on_log_pages():
+    pages = [2**18, 2**19, 2**20]
+    assert abs(bench_engine.exponent(pages, [1e-7 * n for n in pages]) - 1) < 1e-9
+    assert abs(bench_engine.exponent(pages, [1e-12 * n * n for n in pages]) - 2) < 1e-9
