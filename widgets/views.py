@@ -140,7 +140,9 @@ def page_states(flags):
     A page under writeback counts as "writeback" even if a store dirtied it
     again meanwhile; "locked" is "mlocked" (PG_mlocked), for file and
     anonymous pages; a PTE mapping the zero page counts as not present, the
-    mapping has no page of its own there.
+    mapping has no page of its own there. "Dirty" is PG_dirty or, where the
+    backend shows PTE bits, a dirty PTE: the kernel moves that bit to the
+    page when it unmaps or cleans it (zap_pte_range, page_mkclean).
     """
     keys = ("present", "zero", "dirty", "writeback", "mlocked", "anon")
     unknown = [k for k in keys if flags[k] is None]
@@ -148,6 +150,8 @@ def page_states(flags):
         raise error(EINVAL, f"page states need the page flags {', '.join(unknown)}, which this "
                             "host does not show (/proc/kpageflags needs root)")
     present, zero, dirty, wb, locked, anon = (flags[k] for k in keys)
+    if flags["pte_dirty"] is not None:
+        dirty = dirty | flags["pte_dirty"]
     filep = present & ~zero & ~anon
     kind = np.where(wb, 2, np.where(dirty, 1, 0))        # clean, dirty, writeback
     code = np.zeros(len(present), np.uint8)

@@ -90,13 +90,19 @@ def allocated_uncached(m, p, path, size):
 
 
 def flag_counts(flags):
-    """Pages per flag of p.pageflags(...), and "writable+clean": writable PTEs to clean pages.
+    """Pages per flag of p.pageflags(...), as the book's tables count them.
 
-    Clean: neither PG_dirty ("dirty") nor the PTE's own dirty bit
-    ("pte_dirty", set by a store through an already writable PTE).
+    "present" counts the mapping's own pages (pagemap's present, less PTEs
+    to the zero page); "dirty" counts pages whose page (PG_dirty) or PTE
+    (the bit a store through a writable PTE sets) is dirty; kpageflags
+    alone shows only PG_dirty, which an anonymous page written through its
+    PTE does not carry. "writable+clean": writable PTEs to clean pages.
     """
-    n = {k: int(v.sum()) for k, v in flags.items()}
-    n["writable+clean"] = int((flags["writable"] & ~(flags["dirty"] | flags["pte_dirty"])).sum())
+    n = {k: int(v.sum()) for k, v in flags.items() if v is not None}
+    dirty = flags["dirty"] | flags["pte_dirty"]
+    n["present"] = int((flags["present"] & ~flags["zero"]).sum())
+    n["dirty"] = int(dirty.sum())
+    n["writable+clean"] = int((flags["writable"] & ~dirty).sum())
     return n
 
 
