@@ -332,8 +332,12 @@ class SuperBlock:
         inode.block[sl] = HOLE
         inode.bstate[sl] = 0
 
-    def fallocate(self, inode, mode, offset, length):
-        """Preallocate (unwritten extents) or punch a hole (ext4_fallocate, xfs_file_fallocate)."""
+    def fallocate(self, proc, inode, mode, offset, length):
+        """Preallocate or punch a hole for proc (ext4_fallocate, xfs_file_fallocate).
+
+        The mode checks of fs/open.c do_fallocate and of the filesystem's
+        ->fallocate, then punch_hole or preallocate.
+        """
         if offset < 0 or length <= 0:
             raise error(EINVAL, "fallocate: offset < 0 or length <= 0")
         if not self.kernel.has_punch_hole:
@@ -351,20 +355,31 @@ class SuperBlock:
         end = offset + length
         if end > MAX_FILE_SIZE:
             raise error(EFBIG, f"{inode.name}: {end} bytes")
-        first, last = offset // PAGE_SIZE, -(-end // PAGE_SIZE)
         if mode & FALLOC_FL_PUNCH_HOLE:
             if not mode & FALLOC_FL_KEEP_SIZE:
                 raise error(EOPNOTSUPP, "PUNCH_HOLE needs KEEP_SIZE")
-            last = min(last, inode.npages)
             # only whole pages are punched; partial ones are zeroed in place
             pfirst, plast = -(-offset // PAGE_SIZE), min(end // PAGE_SIZE, inode.npages)
             truncate_pagecache_range(self.machine, inode, offset, min(end, inode.size))
             if pfirst < plast:
                 self._release(inode, pfirst, plast)
             return
+        self.preallocate(proc, inode, mode, offset, end)
+
+    def _holes(self, inode, offset, end):
+        """The pages of bytes [offset, end) with neither a block nor a reservation."""
+        first, last = offset // PAGE_SIZE, -(-end // PAGE_SIZE)
         inode.resize(last)
         pg = np.arange(first, last)
-        holes = pg[(inode.block[pg] == HOLE) & ((inode.bstate[pg] & B_DELAY) == 0)]
+        return pg[(inode.block[pg] == HOLE) & ((inode.bstate[pg] & B_DELAY) == 0)]
+
+    def preallocate(self, proc, inode, mode, offset, end):
+        """Preallocate bytes [offset, end) as unwritten extents (ext4_fallocate, xfs).
+
+        All or nothing: ENOSPC before anything is allocated when the holes
+        outnumber the free blocks. The size grows to end unless KEEP_SIZE.
+        """
+        holes = self._holes(inode, offset, end)
         if len(holes) > self.free_blocks():
             raise error(ENOSPC, f"fallocate of {len(holes)} blocks, "
                         f"{self.free_blocks()} free")

@@ -253,7 +253,7 @@ def test_fallocate_bad_arguments(m, p):
 
 # -- truncate ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "gfs2"])
 def test_ftruncate_shrink_drops_pages_and_blocks(make_machine, fs, sparse_map):
     m, p = small_fs(make_machine, fs, nblocks=256)
     fd, a = sparse_map(p, "/data/f", 8 * PAGE)
@@ -385,7 +385,7 @@ def test_xfs_silent_data_loss_without_page_mkwrite(make_machine, options, surviv
         assert got == (bytes(13), bytes(4))
 
 
-@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs", "gfs2"])
 def test_data_survives_writeback_and_drop_caches(make_machine, fs, sparse_map):
     m, p = small_fs(make_machine, fs, nblocks=256)
     fd, a = sparse_map(p, "/data/f", 8 * PAGE)
