@@ -171,12 +171,14 @@ class MemlockPresets(w.VBox):
                            else "<i>a value of your own</i>")
 
     def _picked(self, change):
-        if self._setting or change["new"] == OTHER:
-            if change["new"] == OTHER:
-                self.note.value = "<i>type a value below: a size such as 512m, or unlimited</i>"
+        if self._setting:
+            return
+        if change["new"] == OTHER:
+            self.note.value = "<i>type a value below: a size such as 512m, or unlimited</i>"
             return
         limit = self.presets[change["new"]]
-        self.free.box.value = self.free._show(limit)     # the box validates and sets .value
+        # typed into the box, which validates it and sets .value (then _typed runs)
+        self.free.box.value = "unlimited" if limit == mmsim.RLIM_INFINITY else format_size(limit)
 
     def _typed(self, change):
         self._show(change["new"])

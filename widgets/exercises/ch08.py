@@ -2,13 +2,12 @@
 
 from mmsim import (MAP_LOCKED, MCL_CURRENT, MCL_FUTURE, MiB, MLOCK_ONFAULT, PAGE_SIZE,
                    RLIM_INFINITY)
-from mmsim.testbed.memlock import (BUFFER_PAGES, PRESETS, call_text, dos_run, limit_text,
-                                   reread_seconds, run_case)
+from mmsim.testbed.memlock import (BUFFER_PAGES, KERNELS, PRESETS, call_text, dos_run,
+                                   limit_text, reread_seconds, run_case)
 
 from . import Exercise
 from .forms import Words, a, kilobytes, seconds
 
-KERNELS = ("2.6.37", "2.6.38", "6.18")
 RESULTS = ("ok", "EPERM", "ENOMEM", "EAGAIN", "ENOSYS", "EINVAL")
 _SET_UP = (f"an unprivileged process (no CAP_IPC_LOCK) has {BUFFER_PAGES} pages of private "
            f"anonymous memory mapped at address a and nothing else locked")
