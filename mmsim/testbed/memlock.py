@@ -267,6 +267,7 @@ def dos_run(kernel="2.6.37", memlock=RLIM_INFINITY, lock=768 * MiB, lockers=1, r
     anonymous memory; one refused with ENOMEM locks what its limit allows.
     RLIMIT_MEMLOCK is per process: lockers processes lock lockers times
     the limit. The timeline is sampled every sample seconds, per process.
+    Runs are cached by their arguments: treat the DosRun returned as read-only.
     """
     if lockers < 1 or lock < 0 or not 0 <= lock_before <= passes:
         raise error(EINVAL, "lockers must be at least 1, lock at least 0, lock_before in 0..passes")
