@@ -209,3 +209,50 @@ def test_fault_path_view_resizes_a_reused_figure_to_its_bars():
     bars = [b for b in many.parts["bars"] if b.get_visible()]
     assert [b.get_width() for b in bars] == list(range(10, 0, -1))
     assert [t.get_text() for t in many.figure.axes[0].get_yticklabels()][:2] == ["f9", "f8"]
+
+
+def holders_run(memlock, lock=192 * MiB):
+    from mmsim.testbed.memlock import dos_run
+    return dos_run("2.6.37", memlock, lock, ram=256 * MiB, file_size=128 * MiB, passes=3,
+                   lock_before=2, sample=0.2)
+
+
+def test_memory_holders_view_stacks_what_each_holder_has():
+    from widgets import memory_holders_view
+    r = holders_run(mmsim.RLIM_INFINITY)
+    v = memory_holders_view(r.timeline, r.owners, r.passes, {"A locks": r.lock_at})
+    n = v.numbers
+    assert n["A, locked max MiB"] == n["A, locked last MiB"] == 192.0
+    assert n["B, not locked max MiB"] == 128.0 and n["B, not locked last MiB"] <= 64.0
+    assert n["free last MiB"] == 0.0 and n["A locks at s"] == r.lock_at
+    assert [n[f"pass {i} majflt"] for i in (1, 2)] == [1024, 0] and n["pass 3 majflt"] > 0
+    assert n["pass 3 s"] == r.passes[2]["seconds"] and n["samples"] == len(r.timeline)
+    # the stack adds up to the machine's RAM at every sample
+    ax = v.figure.axes[0]
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert abs(top - 256.0) < 1e-6
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["A, locked", "B, not locked", "free"]      # empty layers left out
+    assert [t.get_text() for t in v.parts["texts"]] == ["1024", "0", str(r.passes[2]["majflt"])]
+
+
+def test_memory_holders_view_draws_into_its_figure_again():
+    from widgets import memory_holders_view
+    from widgets.views import reuse
+    big, small = holders_run(mmsim.RLIM_INFINITY), holders_run(64 * 1024)
+    first = memory_holders_view(big.timeline, big.owners, big.passes, {"A locks": big.lock_at})
+    with reuse(first):
+        again = memory_holders_view(small.timeline, small.owners, small.passes,
+                                    {"A locks": small.lock_at}, title="64 KiB")
+    assert again is first and again.numbers["A, locked max MiB"] == 0.0625
+    assert again.parts["bars"][2].get_height() == 0.0
+    assert again.figure.texts[-1].get_text() == "64 KiB"
+
+
+def test_memory_holders_view_needs_per_process_samples():
+    from widgets import memory_holders_view
+    m, p, a = mapped("6.18")
+    m.record_timeline()
+    with pytest.raises(OSError) as e:
+        memory_holders_view(m.timeline, {p.pid: "A"})
+    assert e.value.errno == errno.EINVAL and "procs=True" in str(e.value)
