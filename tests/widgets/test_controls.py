@@ -61,3 +61,21 @@ def test_size_control_value_is_observable_once_per_change():
 
 def test_kernel_control_offers_the_three_kernels():
     assert tuple(kernel_control().options) == mmsim.KERNEL_VERSIONS
+
+
+def test_mount_options_control_offers_what_the_filesystems_take():
+    from widgets import mount_options_control
+    from widgets.controls import MOUNT_OPTIONS
+    c = mount_options_control()
+    assert c.value == "" and [v for _, v in c.options] == list(MOUNT_OPTIONS)
+    m = mmsim.Machine(kernel="2.6.38")
+    for option in MOUNT_OPTIONS:               # every option is one some filesystem mounts with
+        assert any(_mounts(m, fs, option) for fs in mmsim.ALL_FILESYSTEMS), option
+
+
+def _mounts(m, fs, option):
+    try:
+        m.mkfs(f"/{fs}{option}", fs=fs, size=1 << 20, options=option)
+    except OSError:
+        return False
+    return True
