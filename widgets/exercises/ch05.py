@@ -16,7 +16,7 @@ HOOKS = ("ext4_page_mkwrite", "xfs_vm_page_mkwrite", "xfs_filemap_page_mkwrite",
 
 
 def _mounted(fs, options):
-    """'ext2 (mounted by fs/ext2: the simulator's option ext2_driver)' and the like."""
+    """How a question names a mount: 'ext4 nodelalloc', or fs/ext2 under ext2_driver said in words."""
     if options == "ext2_driver":
         return "ext2, mounted by fs/ext2 itself (the simulator-only option ext2_driver)"
     return label(fs, options)
