@@ -1,4 +1,5 @@
-"""Controls: kernel version, filesystem, sizes with units, memlock limit, profile, seed.
+"""Controls: kernel version, filesystem, mount options, sizes with units, memlock limit,
+profile, seed.
 
 Each control is an ipywidgets widget whose ``.value`` is always valid: a bad
 entry is refused (or clamped) and the control says why in its message line.
@@ -103,6 +104,22 @@ def fs_control(value="ext2", options=None):
     """The filesystem of /data."""
     return w.Dropdown(options=list(options or mmsim.FILESYSTEMS), value=value,
                       description="filesystem")
+
+
+# Mount options the book's experiments use: ext4's nodelalloc, and the
+# simulator-only ext2_driver (fs/ext2 on a kernel whose ext4 driver would
+# mount ext2) and no_page_mkwrite (the filesystem without its hook).
+MOUNT_OPTIONS = ("", "nodelalloc", "ext2_driver", "no_page_mkwrite")
+
+
+def mount_options_control(value=""):
+    """The mount options of /data, one of MOUNT_OPTIONS ("" for none).
+
+    A filesystem that does not know the option refuses the mount (EINVAL),
+    and an App shows that message instead of a result.
+    """
+    return w.Dropdown(options=[(o or "(none)", o) for o in MOUNT_OPTIONS], value=value,
+                      description="mount -o")
 
 
 def profile_control(value="2010"):

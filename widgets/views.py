@@ -475,3 +475,83 @@ def memory_holders_view(samples, owners, passes=(), marks=None, title="who holds
     for name, at in marks.items():
         v.numbers[f"{name} at s"] = float(at)
     return v
+
+
+# The source tree's top directories, for the call-chain view: where a
+# function of a fault path lives (colours no page state has).
+LAYER = {"arch/": "#d9d9d9", "mm/": "#bcbddc", "include/": "#efedf5", "fs/": "#e7cb94"}
+_INDENT = 0.045         # of the axes' width, per call level
+
+
+def _build_call_chain(fig, top):
+    ax = fig.add_subplot()
+    bars = ax.barh(np.arange(top), np.zeros(top), left=np.zeros(top), height=0.82,
+                   color=LINE["functions"], edgecolor="#636363", linewidth=0.6)
+    names = [ax.text(0, i, "", va="center", ha="left") for i in range(top)]
+    files = [ax.text(0.99, i, "", va="center", ha="right", color="#525252",
+                     fontsize=FONT_SIZE - 1) for i in range(top)]
+    ax.set_xlim(0, 1)
+    ax.set_axis_off()
+    return {"ax": ax, "bars": bars, "names": names, "files": files}
+
+
+def _layer(file):
+    return next((k for k in LAYER if file.startswith(k)), None)
+
+
+def call_chain_view(path, depths=None, files=None, title="the call chain, outermost first",
+                    top=12):
+    """A fault path drawn as the call chain it is: one row per function, outermost
+    at the top, each indented under the function that calls it.
+
+    path: kernel function names, outermost first (a trace event's path);
+    depths: each function's call depth (0 for the outermost; default: each
+    calls the next); files: each function's source file, which colours the
+    row by its top directory (arch/, mm/, fs/, include/; the legend, under
+    the rows, names them). numbers: "calls", then one line per row, indented
+    by depth, with the file.
+    """
+    path = list(path)
+    n = len(path)
+    depths = list(range(n)) if depths is None else [int(d) for d in depths]
+    files = [""] * n if files is None else list(files)
+    if n > top:
+        raise error(EINVAL, f"a chain of {n} functions does not fit {top} rows; pass top={n}")
+    if len(depths) != n or len(files) != n:
+        raise error(EINVAL, f"{n} functions, {len(depths)} depths and {len(files)} files: "
+                            "give one of each per function")
+    if n and (depths[0] != 0 or any(not 0 < d <= p + 1 for p, d in zip(depths, depths[1:]))):
+        raise error(EINVAL, f"depths {depths}: the first must be 0 and each later one from 1 "
+                            "to one more than the one before it")
+    height = 0.27 * max(n, 1) + 1.0
+    with _drawing("call_chain_view", (top,), height, _build_call_chain) as v:
+        ax = v.parts["ax"]
+        v.figure.subplots_adjust(left=0.02, right=0.98, top=1 - 0.38 / height,
+                                 bottom=0.5 / height)
+        for i, (bar, name, where) in enumerate(zip(v.parts["bars"], v.parts["names"],
+                                                   v.parts["files"])):
+            shown = i < n
+            for artist in (bar, name, where):
+                artist.set_visible(shown)
+            if not shown:
+                continue
+            left = depths[i] * _INDENT
+            bar.set_x(left)
+            bar.set_width(1 - left)
+            bar.set_facecolor(LAYER.get(_layer(files[i]), LINE["functions"]))
+            name.set_position((left + 0.008, i))
+            name.set_text(path[i])
+            where.set_text(files[i])
+        ax.set_ylim(max(n, 1) - 0.5, -0.5)
+        ax.set_title(title)
+        layers = [k for k in LAYER if any(_layer(f) == k for f in files)]
+        if layers:
+            ax.legend(handles=[Patch(facecolor=LAYER[k], edgecolor="#636363", label=k)
+                               for k in layers],
+                      loc="upper center", bbox_to_anchor=(0.5, 0), ncol=len(layers))
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()
+    v.numbers = {"calls": n}
+    for i, (fn, d, f) in enumerate(zip(path, depths, files), 1):
+        v.numbers[str(i)] = "  " * d + fn + (f"  ({f})" if f else "")
+    return v

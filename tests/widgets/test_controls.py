@@ -91,3 +91,21 @@ def test_memlock_presets_take_a_value_of_ones_own_and_refuse_garbage():
     assert c.buttons.value == "8 MiB" and c.value == 8 << 20
     c.buttons.value = "other"                    # "other" alone changes nothing
     assert c.value == 8 << 20 and "type a value" in c.note.value
+
+
+def test_mount_options_control_offers_what_the_filesystems_take():
+    from widgets import mount_options_control
+    from widgets.controls import MOUNT_OPTIONS
+    c = mount_options_control()
+    assert c.value == "" and [v for _, v in c.options] == list(MOUNT_OPTIONS)
+    m = mmsim.Machine(kernel="2.6.38")
+    for option in MOUNT_OPTIONS:               # every option is one some filesystem mounts with
+        assert any(_mounts(m, fs, option) for fs in mmsim.ALL_FILESYSTEMS), option
+
+
+def _mounts(m, fs, option):
+    try:
+        m.mkfs(f"/{fs}{option}", fs=fs, size=1 << 20, options=option)
+    except OSError:
+        return False
+    return True

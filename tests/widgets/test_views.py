@@ -10,7 +10,7 @@ import mmsim
 from mmsim import GiB, MiB, MAP_SHARED, PROT_READ, PROT_WRITE, scenarios
 from mmsim.fs.proc import kpageflags
 from mmsim.results import PageFlags
-from widgets import compare_view, fault_path_view, page_state_map, timeline_view
+from widgets import call_chain_view, compare_view, fault_path_view, page_state_map, timeline_view
 
 PAGE = 4096
 
@@ -127,7 +127,9 @@ def _all_views():
     r = scenarios.memtoy_hole20g("2.6.37", "ext2", "lock", size=64 * MiB, partition=32 * MiB,
                                  ram=128 * MiB, sample=0.5, flags=True)
     return [page_state_map(r.flags), timeline_view(r.timeline), fault_path_view(r.functions),
-            compare_view([r, r], {"dirty MiB": lambda x: x.dirty_kb / 1024}, labels=["a", "b"])]
+            compare_view([r, r], {"dirty MiB": lambda x: x.dirty_kb / 1024}, labels=["a", "b"]),
+            call_chain_view(["do_page_fault", "handle_mm_fault"], files=["arch/x86/mm/fault.c",
+                                                                         "mm/memory.c"])]
 
 
 def test_every_view_has_the_book_s_width_and_resolution():
@@ -256,3 +258,49 @@ def test_memory_holders_view_needs_per_process_samples():
     with pytest.raises(OSError) as e:
         memory_holders_view(m.timeline, {p.pid: "A"})
     assert e.value.errno == errno.EINVAL and "procs=True" in str(e.value)
+
+
+def test_call_chain_view_indents_each_function_under_its_caller():
+    path = ("do_page_fault", "handle_mm_fault", "do_wp_page", "ext4_page_mkwrite", "set_page_dirty")
+    files = ("arch/x86/mm/fault.c", "mm/memory.c", "mm/memory.c", "fs/ext4/inode.c",
+             "mm/page-writeback.c")
+    v = call_chain_view(path, [0, 1, 2, 3, 3], files, title="first store")
+    assert v.text().splitlines() == [
+        "calls: 5", "1: do_page_fault  (arch/x86/mm/fault.c)", "2:   handle_mm_fault  (mm/memory.c)",
+        "3:     do_wp_page  (mm/memory.c)", "4:       ext4_page_mkwrite  (fs/ext4/inode.c)",
+        "5:       set_page_dirty  (mm/page-writeback.c)"]
+    bars = [b for b in v.parts["bars"] if b.get_visible()]
+    lefts = [b.get_x() for b in bars]
+    assert lefts[0] == 0 and lefts[1] < lefts[2] < lefts[3] == lefts[4]
+    assert all(abs(b.get_x() + b.get_width() - 1) < 1e-9 for b in bars)   # callees nest in callers
+    from matplotlib.colors import to_rgba
+
+    from widgets.views import LAYER
+    assert bars[3].get_facecolor() == to_rgba(LAYER["fs/"])
+    assert bars[0].get_facecolor() == to_rgba(LAYER["arch/"])
+    legend = [t.get_text() for t in v.figure.axes[0].get_legend().get_texts()]
+    assert legend == ["arch/", "mm/", "fs/"]
+    assert call_chain_view(path).numbers["5"] == "        set_page_dirty"   # default: a strict chain
+
+
+def test_call_chain_view_refuses_what_it_cannot_draw():
+    for args, what in ((((), [1]), "depths"), ((("a", "b"), [0, 2]), "depths"),
+                       ((("a", "b"), [0, 0]), "depths"), ((("a",) * 13,), "rows")):
+        with pytest.raises(OSError) as e:
+            call_chain_view(*args)
+        assert e.value.errno == errno.EINVAL and what in str(e.value)
+    assert call_chain_view(()).numbers == {"calls": 0}
+
+
+def test_call_chain_view_redraws_a_reused_figure_with_another_chain():
+    from widgets.views import reuse
+    long = call_chain_view(["f0", "f1", "f2", "f3", "f4"], files=["mm/a.c"] * 5)
+    height = long.figure.get_figheight()
+    with reuse(long):
+        short = call_chain_view(["g0", "g1"], [0, 1], ["fs/x.c", "fs/x.c"])
+    assert short.figure is long.figure and short.figure.get_figheight() < height
+    assert [b.get_visible() for b in short.parts["bars"][:3]] == [True, True, False]
+    assert [t.get_text() for t in short.figure.axes[0].get_legend().get_texts()] == ["fs/"]
+    with reuse(short):
+        empty = call_chain_view([])
+    assert empty.figure.axes[0].get_legend() is None
