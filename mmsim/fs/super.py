@@ -11,8 +11,8 @@ import numpy as np
 
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
-from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
-                     PG_MKWRITE)
+from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
+                     MKWRITE_RESERVE, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import truncate_pagecache, truncate_pagecache_range, zero_page_tail
 from ..mm.pagevec import count, first_last, head, subset
@@ -230,6 +230,9 @@ class SuperBlock:
                     self._reserve(inode, take)
                 else:
                     self._allocate(inode, take)
+                    # the kernel reads the page before ->page_mkwrite allocates; a
+                    # block allocated now holds nothing until written (buffer_new)
+                    inode.bstate[take] |= B_NEW
         if ok:
             inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
@@ -286,18 +289,20 @@ class SuperBlock:
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
+        inode.bstate[pgs] &= ~np.uint8(B_NEW)
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         return done
 
     def readpages(self, inode, pgs):
         """Read uncached pages pgs now (->readpages: mpage_readpages).
 
-        Holes and unwritten blocks read as zeros without I/O. Return
+        Holes, unwritten blocks and blocks allocated but never written
+        (buffer_new) read as zeros without I/O. Return
         (stamps or None if all zeros, pages read from disk, completion time).
         """
         m = self.machine
         blocks = inode.block[pgs]
-        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & B_UNWRITTEN) == 0)
+        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & (B_UNWRITTEN | B_NEW)) == 0)
         nread = int(np.count_nonzero(on_disk))
         if not nread:
             return None, 0, m.now
