@@ -19,5 +19,4 @@ from .views import (STATES, View, compare_view, fault_path_view, outcome_grid,
 __all__ = ["App", "Exercise", "SizeControl", "View", "STATES", "catalog", "compare_view",
            "fault_path_view", "format_size", "fs_control", "kernel_control",
            "memlock_control", "outcome_grid", "page_state_map", "page_states", "parse_size",
-           "paths_text",
-           "profile_control", "seed_control", "table", "timeline_view"]
+           "paths_text", "profile_control", "seed_control", "table", "timeline_view"]

@@ -104,6 +104,7 @@ class EnospcRun:
 
     @property
     def mount(self):
+        """The mount as the tables name it: 'ext2 -o ext2_driver'."""
         return mount_label(self.fs, self.options)
 
 
