@@ -20,7 +20,7 @@ from .fs.proc import kpageflags, show_smap, task_mem
 from .fs.read_write import vfs_read, vfs_write
 from .fs.sync import vfs_fsync_range
 from .lib.proportions import PropLocal
-from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Signal, error)
+from .errors import (EBADF, EEXIST, EINVAL, EISDIR, EPERM, ESRCH, Hung, Signal, error)
 from .mm import mlock as _mlock
 from .mm import mmap as _mmap
 from .mm.madvise import do_madvise
@@ -268,12 +268,16 @@ class Process:
         return sys_mincore(self.machine, self, ulong(addr), ulong(length))
 
     # -- user accesses -------------------------------------------------------------
-    def _access(self, addr, length, write, op):
+    def _access(self, addr, length, write, op, store=None):
         """Fault [addr, addr+length) in page by page as user accesses do.
 
-        Return (FaultResult, [(vma, lo, hi)] of the pieces accessed); a gap or
-        a VMA that forbids the access ends it with SIGSEGV (arch/x86/mm/fault.c
-        access_error), a failed fault with SIGBUS.
+        Return (FaultResult, [(vma, lo, hi)] of the pieces accessed, the
+        exception that ended it or None); a gap or a VMA that forbids the
+        access ends it with SIGSEGV (arch/x86/mm/fault.c access_error), a
+        failed fault with SIGBUS, a throttle that never returns with Hung.
+        store(vma, lo, hi): the stores into PTEs [lo, hi), made as their
+        faults return (fault_range), so writeback during a long access
+        writes what was stored.
         """
         addr, length = ulong(addr), ulong(length)
         start = addr & ~(PAGE_SIZE - 1)
@@ -290,7 +294,13 @@ class Process:
                 return total, pieces, sig
             hi_addr = min(end, vma.end)
             lo, hi = vma.index(at), vma.index(hi_addr)
-            res = fault_range(m, self, vma, lo, hi, write, op)
+            into = None if store is None else (lambda a, b, vma=vma: store(vma, a, b))
+            try:
+                res = fault_range(m, self, vma, lo, hi, write, op, store=into)
+            except Hung as stuck:            # the faults before it were done
+                total.add(stuck.result)
+                pieces.append((vma, lo, lo + stuck.result.done))
+                return total, pieces, stuck
             total.add(res)
             pieces.append((vma, lo, lo + res.done))
             if res.signal is not None:
@@ -301,15 +311,14 @@ class Process:
     def touch(self, addr, length, write=False):
         """Access every page of the range once, as memtoy's touch does.
 
-        Return TouchResult(pages, seconds). A signal stops the touch: it is
-        raised with .pages and .seconds of what was done before it.
+        Return TouchResult(pages, seconds). A signal, or a hang in the dirty
+        throttle (mmsim.Hung), stops the touch: it is raised with .pages and
+        .seconds of what was done before it, and those pages were stored to.
         """
         self._live()
         t0 = self.machine.now
-        total, pieces, sig = self._access(addr, length, bool(write), "touch")
-        if write:
-            for vma, lo, hi in pieces:
-                self._store_touch(vma, lo, hi)
+        total, _, sig = self._access(addr, length, bool(write), "touch",
+                                     self._store_touch if write else None)
         if sig is not None:
             sig.pages, sig.seconds = total.done, self.machine.now - t0
             raise sig
@@ -350,10 +359,11 @@ class Process:
         addr = ulong(addr)
         if not data:
             return 0
-        total, pieces, sig = self._access(addr, len(data), True, "write")
         c = self.machine.contents
         done = 0
-        for vma, lo, hi in pieces:
+
+        def store(vma, lo, hi):
+            nonlocal done
             for i in range(lo, hi):
                 page_addr = vma.start + i * PAGE_SIZE
                 off = max(addr, page_addr) - page_addr
@@ -362,6 +372,7 @@ class Process:
                 arr, idx = self._page_ref(vma, i)
                 arr[idx] = c.patch(arr[idx], off, chunk)
                 done += len(chunk)
+        _, _, sig = self._access(addr, len(data), True, "write", store)
         if sig is not None:
             raise sig
         return done

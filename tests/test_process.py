@@ -409,3 +409,38 @@ def test_open_trunc(m, p, sparse_map):
     assert m.stat("/data/f").st_size == 0
     with pytest.raises(mmsim.Signal):
         p.read(a, 1)
+
+
+# -- stores land as their faults return ------------------------------------------------------
+
+def _full_disk_machine(kernel="2.6.38"):
+    """A 4 MiB ext2 filesystem, RAM small enough that 8 MiB of stores are throttled."""
+    m = mmsim.Machine(kernel=kernel, ram=16 * 1024 * 1024, profile="2010", hung_timeout=2.0)
+    m.mkfs("/data", fs="ext2", size=1024 * PAGE)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 2048 * PAGE)
+    return m, p, fd, p.mmap(0, 2048 * PAGE, RW, MAP_SHARED, fd, 0)
+
+
+def test_stores_written_back_during_a_long_touch_reach_the_disk():
+    m, p, fd, a = _full_disk_machine()
+    with pytest.raises(mmsim.Hung):
+        p.touch(a, 2048 * PAGE, write=True)      # 8 MiB of stores, 4 MiB of room
+    p.kill()
+    m.drop_caches()
+    q = m.spawn()
+    back = q.pread(q.open("/data/f", os.O_RDONLY), 2048 * PAGE, 0)[::PAGE]
+    # the first 4 MiB were written back while the touch went on: with the stores in them
+    assert back[:1024] == b"\x5a" * 1024
+
+
+def test_a_touch_that_hangs_says_how_far_it_got():
+    m, p, fd, a = _full_disk_machine()
+    with pytest.raises(mmsim.Hung) as e:
+        p.touch(a, 2048 * PAGE, write=True)
+    assert e.value.function == "balance_dirty_pages"
+    assert 1024 < e.value.pages < 2048 and e.value.seconds >= 2.0
+    with pytest.raises(mmsim.Hung):              # it is still stuck in the kernel
+        p.msync(a, PAGE, MS_SYNC)
+    assert p.smaps(a)["Rss"] == e.value.pages * 4  # the pages it stored are mapped

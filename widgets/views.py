@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from mmsim.errors import EINVAL, error
+from mmsim.testbed.enospc import OUTCOMES
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
@@ -554,4 +555,80 @@ def call_chain_view(path, depths=None, files=None, title="the call chain, outerm
     v.numbers = {"calls": n}
     for i, (fn, d, f) in enumerate(zip(path, depths, files), 1):
         v.numbers[str(i)] = "  " * d + fn + (f"  ({f})" if f else "")
+    return v
+
+
+# The ends of a run that stores into a hole on a full filesystem (chapter 06),
+# in colours no page state has; the text in a cell is white on the dark ones.
+OUTCOME_COLOUR = dict(zip(OUTCOMES, ("#54278f", "#fec44f", "#ce1256", "#41ab5d")))
+_DARK = {"hung", "lost"}
+
+
+def _build_outcome_grid(fig, nrows, ncols):
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.15, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ones((nrows, ncols, 3)), aspect="auto", interpolation="nearest",
+                      extent=(-0.5, ncols - 0.5, nrows - 0.5, -0.5))
+    ax.set_xticks(np.arange(ncols + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(nrows + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="both", length=0)
+    ax.tick_params(axis="x", labelsize=FONT_SIZE - 1)
+    ax.xaxis.tick_top()
+    for side in ax.spines.values():
+        side.set_visible(False)
+    texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=FONT_SIZE - 2, linespacing=1.15)
+              for c in range(ncols)] for r in range(nrows)]
+    ax.legend(handles=[Patch(color=OUTCOME_COLOUR[k], label=k) for k in OUTCOMES],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(OUTCOMES))
+    return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
+
+
+def _short_seconds(s):
+    """Simulated seconds for a cell: 2.2 s, 0.19 s, 0.036 s."""
+    return f"{s:.1f} s" if s >= 1 else f"{s:.2g} s"
+
+
+def outcome_grid(runs, rows, columns, title="how the stores end"):
+    """A grid of runs, a cell per (row, column), coloured by how the run ended.
+
+    runs: {(row, column): run}, each run with .outcome (one of OUTCOMES, the
+    colour), .word (what the cell calls it, e.g. mlock's "ENOMEM" for a
+    refused fault), .seconds (simulated, until the outcome), .stored (pages
+    stored) and .read_back ("all", "partly", "zeros", or "-" when nothing
+    was stored), as mmsim.testbed.enospc.enospc_run returns them. The label
+    in each cell has the word, the time, the pages stored and what read
+    back; the legend is under the grid. numbers: cells per outcome, then
+    every cell.
+    """
+    rows, columns = list(rows), list(columns)
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in runs]
+    if missing:
+        raise error(EINVAL, f"outcome_grid: no run for {missing[0]}")
+    cells = [runs[r, c] for r in rows for c in columns]
+    bad = sorted({run.outcome for run in cells} - set(OUTCOMES))
+    if bad:
+        raise error(EINVAL, f"outcome_grid: unknown outcome {bad[0]!r}; one of {', '.join(OUTCOMES)}")
+    rgb = np.array([to_rgb(OUTCOME_COLOUR[run.outcome]) for run in cells]).reshape(
+        len(rows), len(columns), 3)
+    height = 0.62 * len(rows) + 1.2
+    with _drawing("outcome_grid", (len(rows), len(columns)), height, _build_outcome_grid) as v:
+        ax = v.parts["ax"]
+        v.parts["image"].set_data(rgb)
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(rows)), rows)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                run = runs[r, c]
+                back = f"\nback: {run.read_back}" if run.stored else ""
+                text = v.parts["texts"][i][j]
+                text.set_text(f"{run.word}\n{_short_seconds(run.seconds)}\n{run.stored} stored{back}")
+                text.set_color("white" if run.outcome in _DARK else "black")
+        v.parts["title"].set_text(title)
+    counts = Counter(run.outcome for run in cells)
+    v.numbers = {**{k: counts[k] for k in OUTCOMES},
+                 **{f"{r} | {' '.join(c.split())}": (
+                     f"{runs[r, c].word}, {runs[r, c].seconds:.3f} s, {runs[r, c].stored} "
+                     f"stored, read back {runs[r, c].read_back}") for r in rows for c in columns}}
     return v

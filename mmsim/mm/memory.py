@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..errors import Signal
+from ..errors import Hung, Signal
 from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
                      PG_REFERENCED, PG_UPTODATE, PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT,
                      PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
@@ -263,7 +263,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
 
 
 
-def fault_range(m, proc, vma, lo, hi, write, op, via=None):
+def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     """Fault pages [lo, hi) of vma in over simulated time; return a FaultResult.
 
     The kernel handles a long range page by page while time passes: the
@@ -275,7 +275,9 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     the OOM killer (oom_badness) see the faulting task's RSS grow, and such
     a range goes in batches once free memory is used up. via names the
     get_user_pages() caller, which walks every page (follow_page) and pays
-    no trap.
+    no trap. store(lo, hi), if given, is the user's stores into pages
+    [lo, hi): each batch's land as its faults return, before the clock runs
+    on, so writeback meanwhile sees them.
     """
     inode = vma.inode
     dirties = (write and vma.shared and inode is not None
@@ -296,6 +298,8 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
             step = min(hi - i, max(BATCH, nr_free_pages(m)))
         t0 = m.now
         res = handle_mm_fault(m, proc, vma, i, min(hi, i + step), write, via)
+        if store is not None and res.done:
+            store(i, i + res.done)
         if via is not None:
             hits = res.done - sum(res.paths.values())
             if hits:
@@ -308,7 +312,11 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
         if res.signal is not None:
             break
         if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
-            m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
+            try:
+                m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
+            except Hung as stuck:
+                stuck.result = total       # the faults done before the throttle that never returns
+                raise
     return total
 
 

@@ -304,3 +304,88 @@ def test_call_chain_view_redraws_a_reused_figure_with_another_chain():
     with reuse(short):
         empty = call_chain_view([])
     assert empty.figure.axes[0].get_legend() is None
+
+
+# -- the outcome grid (chapter 06) ---------------------------------------------------------------
+
+def _run(outcome, word=None, seconds=0.5, stored=10, read_back="all"):
+    from types import SimpleNamespace
+    return SimpleNamespace(outcome=outcome, word=word or outcome, seconds=seconds, stored=stored,
+                           read_back=read_back)
+
+
+def _small_grid():
+    runs = {("a", "x"): _run("hung", seconds=2.25, stored=6600, read_back="partly"),
+            ("a", "y"): _run("SIGBUS", seconds=0.036, stored=4096),
+            ("b", "x"): _run("lost", seconds=0.187, stored=8192, read_back="partly"),
+            ("b", "y"): _run("SIGBUS", word="ENOMEM", stored=0, read_back="-")}
+    return runs, ["a", "b"], ["x", "y"]
+
+
+def test_outcome_grid_colours_each_cell_by_its_outcome_and_labels_it():
+    from matplotlib.colors import to_rgb
+
+    from widgets import outcome_grid
+    from widgets.views import OUTCOME_COLOUR
+    runs, rows, cols = _small_grid()
+    v = outcome_grid(runs, rows, cols, title="t")
+    image = v.figure.axes[0].get_images()[0].get_array()
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            assert tuple(image[i, j]) == to_rgb(OUTCOME_COLOUR[runs[r, c].outcome])
+    labels = [t.get_text() for t in v.figure.axes[0].texts]
+    assert labels == ["hung\n2.2 s\n6600 stored\nback: partly", "SIGBUS\n0.036 s\n4096 stored\nback: all",
+                      "lost\n0.19 s\n8192 stored\nback: partly", "ENOMEM\n0.5 s\n0 stored"]
+    assert [t.get_text() for t in v.figure.axes[0].get_xticklabels()] == cols
+    assert v.numbers["hung"] == 1 and v.numbers["SIGBUS"] == 2 and v.numbers["ok"] == 0
+    assert v.numbers["b | y"] == "ENOMEM, 0.500 s, 0 stored, read back -"
+    assert v.text().splitlines()[:4] == ["hung: 1", "SIGBUS: 2", "lost: 1", "ok: 0"]
+
+
+def test_outcome_grid_has_the_book_s_width_and_its_legend_outside_the_cells():
+    from widgets import outcome_grid
+    from widgets.views import DPI, OUTCOMES, WIDTH
+    v = outcome_grid(*_small_grid())
+    assert v.figure.dpi == DPI and v.figure.get_figwidth() == WIDTH
+    v.figure.canvas.draw()
+    renderer = v.figure.canvas.get_renderer()
+    ax = v.figure.axes[0]
+    assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
+    assert [h.get_label() for h in ax.get_legend().legend_handles] == list(OUTCOMES)
+
+
+def test_outcome_grid_refuses_a_missing_cell_or_an_unknown_outcome():
+    from widgets import outcome_grid
+    runs, rows, cols = _small_grid()
+    with pytest.raises(OSError) as e:
+        outcome_grid(runs, rows + ["c"], cols)
+    assert e.value.errno == errno.EINVAL and "no run for ('c', 'x')" in str(e.value)
+    runs["a", "x"] = _run("crashed")
+    with pytest.raises(OSError) as e:
+        outcome_grid(runs, rows, cols)
+    assert e.value.errno == errno.EINVAL and "'crashed'" in str(e.value)
+
+
+def test_outcome_grid_draws_into_the_figure_it_is_given_to_reuse():
+    from widgets import outcome_grid
+    from widgets.views import reuse
+    runs, rows, cols = _small_grid()
+    first = outcome_grid(runs, rows, cols, title="first")
+    runs["a", "x"] = _run("ok", seconds=1.0, stored=5)
+    with reuse(first):
+        again = outcome_grid(runs, rows, cols, title="again")
+    assert again is first and again.numbers["ok"] == 1
+    assert again.figure.axes[0].texts[0].get_text() == "ok\n1.0 s\n5 stored\nback: all"
+    with reuse(first):                      # another layout: a figure of its own
+        other = outcome_grid(runs, rows[:1], cols)
+    assert other.figure is not first.figure
+
+
+def test_outcome_grid_of_a_simulated_kernel():
+    from mmsim.testbed.enospc import kernel_grid
+    from widgets import outcome_grid
+    g = kernel_grid("6.18")
+    v = outcome_grid(g.runs, g.rows, g.columns)
+    assert v.numbers["6.18 | ext2"] == "SIGBUS, 0.036 s, 4096 stored, read back all"
+    assert v.numbers["6.18 | ext2 ext2_driver"].startswith("lost, ")
+    assert v.figure.get_figheight() == pytest.approx(0.62 * 2 + 1.2)
