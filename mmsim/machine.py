@@ -191,14 +191,18 @@ class Machine:
         What filefrag shows, plus the simulated seconds a sequential read of
         the whole file from a cold cache costs on its disk (one seek per
         discontiguity, holes cost nothing), without touching the disk's state.
+        Per page of the file, copies: "block", the disk block (-1 for a hole
+        or a delalloc reservation), and "allocated_at", the simulated time
+        the filesystem allocated it (NaN for none), which no kernel records.
         """
         inode = lookup_inode(self, path)
-        blocks = inode.block[:inode.npages]
-        blocks = blocks[blocks >= 0]
+        per_page = inode.block[:inode.npages].astype(np.int64)
+        blocks = per_page[per_page >= 0]
         disk = inode.sb.disk
         seeks = int(np.count_nonzero(np.diff(blocks) != 1)) + (1 if len(blocks) else 0)
         return {"extents": len(self.fiemap(path)), "blocks": len(blocks), "seeks": seeks,
-                "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth}
+                "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth,
+                "block": per_page, "allocated_at": inode.allocated_at[:inode.npages].copy()}
 
     def meminfo(self):
         """/proc/meminfo in kB."""
