@@ -1,7 +1,8 @@
 """ipywidgets controls and matplotlib views over mmsim results (DESIGN.md section 3).
 
 controls: kernel, filesystem, sizes with units, memlock, profile, seed.
-views: page-state map, timeline, fault paths, before/after comparison;
+views: page-state map, timeline, fault paths, before/after comparison, a
+file's blocks on the disk;
 each returns a View with the numbers it draws.
 apps: controls wired to a scenario and views. text: aligned tables and kernel
 paths as printed text. exercises: the book's exercise catalogue (catalog()).
@@ -13,10 +14,10 @@ from .controls import (SizeControl, format_size, fs_control, kernel_control,
                        memlock_control, parse_size, profile_control, seed_control)
 from .exercises import Exercise, catalog
 from .text import paths_text, table
-from .views import (STATES, View, compare_view, fault_path_view, page_state_map,
-                    page_states, timeline_view)
+from .views import (STATES, View, block_layout_view, compare_view, fault_path_view,
+                    page_state_map, page_states, timeline_view)
 
-__all__ = ["App", "Exercise", "SizeControl", "View", "STATES", "catalog", "compare_view",
-           "fault_path_view", "format_size", "fs_control", "kernel_control",
+__all__ = ["App", "Exercise", "SizeControl", "View", "STATES", "block_layout_view", "catalog",
+           "compare_view", "fault_path_view", "format_size", "fs_control", "kernel_control",
            "memlock_control", "page_state_map", "page_states", "parse_size", "paths_text",
            "profile_control", "seed_control", "table", "timeline_view"]
