@@ -373,10 +373,10 @@ def block_layout_view(layouts, labels=None, notes=None, title="the file's blocks
     position on the disk, coloured by when the block was allocated; a panel per file.
 
     layouts: dicts as Machine.layout returns them ("block" and
-    "allocated_at" per page); labels name the panels (and their numbers),
-    notes add a second line under each label; one colour scale for all
-    panels. A file laid
-    out in order is one diagonal line; each break in it is a seek for a
+    "allocated_at" per page; holes and delalloc reservations are not
+    drawn); labels name the panels (and their numbers), notes add a second
+    line under each label; one colour scale for all panels. A file laid out
+    in order is one diagonal line; each break in it is a seek for a
     sequential read. numbers, per panel: blocks, seeks (discontiguities
     plus the first), the distinct allocation times, the first and the last.
     """

@@ -10,7 +10,8 @@ parameters returning plain data:
 * faults: chapter 01 (pages, VMAs and faults);
 * cow: chapter 02 (copy-on-write and do_wp_page);
 * mlock: chapter 03 (mlock and the patch);
-* writeback: chapter 04 (dirty pages and writeback).
+* writeback: chapter 04 (dirty pages and writeback);
+* layout: chapter 07 (sparse-file layout).
 
 Everything here calls the public Process and Machine API (DESIGN.md
 section 2); nothing models the kernel, so nothing here names a kernel

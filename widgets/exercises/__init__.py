@@ -13,7 +13,7 @@ seed makes the answer (random.Random(seed), nothing global), so every
 student can get other numbers and the book still checks them. The answer
 is always computed by mmsim for the drawn parameters; simulations are
 cached per exercise and parameters, so a variant asked twice runs once.
-Each chapter's exercises are in its own module (ch01 ... ch04, ch07).
+Each chapter's exercises are in its own module (ch01 ... ch04).
 """
 
 import functools
