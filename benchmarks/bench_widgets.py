@@ -1,6 +1,7 @@
 """Re-render time of the chapters' apps at their default sizes (target: under 100 ms).
 
-The apps of chapters 01-04 (benchmarks/chapter_apps.py), each in its own
+The apps of the chapters (benchmarks/chapter_apps.py builds them from the
+notebooks' own cells), each in its own
 process: the first update (what showing the app does) is not timed; then
 one control moves through its options, twice round, and each move is timed
 from the new value to the PNG of every view, which is what the notebook

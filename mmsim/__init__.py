@@ -18,7 +18,7 @@ from ._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, GiB, KiB, MADV_DON
 from .errors import Hung, Signal
 from . import real
 from .experiment import compare, run
-from .fs import FILESYSTEMS
+from .fs import ALL_FILESYSTEMS, FILESYSTEMS
 from .kernels import KERNELS, RELEASES
 from .machine import Machine
 from .process import Process
@@ -28,7 +28,7 @@ KERNEL_VERSIONS = RELEASES     # the releases the book compares; KERNELS has eve
 
 __all__ = [
     "Machine", "Process", "Signal", "Hung", "run", "compare", "real", "KERNEL_VERSIONS", "FILESYSTEMS",
-    "PROFILES", "PAGE_SIZE", "KiB", "MiB", "GiB",
+    "ALL_FILESYSTEMS", "PROFILES", "PAGE_SIZE", "KiB", "MiB", "GiB",
     "PROT_NONE", "PROT_READ", "PROT_WRITE", "PROT_EXEC",
     "MAP_SHARED", "MAP_PRIVATE", "MAP_SHARED_VALIDATE", "MAP_ANONYMOUS", "MAP_FIXED",
     "MAP_LOCKED", "MAP_POPULATE", "MAP_NORESERVE", "MAP_FIXED_NOREPLACE",

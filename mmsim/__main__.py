@@ -16,7 +16,7 @@ import re
 import sys
 
 from ._abi import GiB, PAGE_SIZE, RLIM_INFINITY
-from .fs import FILESYSTEMS
+from .fs import ALL_FILESYSTEMS
 from .kernels import KERNELS
 from .machine import Machine
 from .memtoy import PROGRAM, PROMPT, Memtoy, make_sparse
@@ -76,7 +76,7 @@ def build_parser():
     mt.add_argument("--kernel", choices=list(KERNELS), default="6.18",
                     help="simulated kernel version: 2.6.37 (before the patch), 2.6.38 "
                          "(after it), 6.18 (today); default %(default)s")
-    mt.add_argument("--fs", choices=list(FILESYSTEMS), default="ext2",
+    mt.add_argument("--fs", choices=list(ALL_FILESYSTEMS), default="ext2",
                     help="filesystem type of /data (default %(default)s, as Michel's)")
     mt.add_argument("--partition", type=parse_size, default=10 * GiB, metavar="SIZE",
                     help="size of the filesystem mounted at /data (default 10g)")

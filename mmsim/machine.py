@@ -21,7 +21,7 @@ from .fs.drop_caches import drop_pagecache
 from .fs.namei import lookup_inode, path_lookup
 from .fs.sync import ksys_sync
 from .flags import B_DELAY, B_UNWRITTEN, HOLE, PG_DIRTY, PG_ERROR
-from .fs.proc import meminfo
+from .fs.proc import meminfo, task_rss
 from .mm.page_alloc import AnonPages
 from .mm.page_writeback import HUNG_TASK_TIMEOUT, Writeback
 from .mm.shmem import Shmem
@@ -99,36 +99,44 @@ class Machine:
         """Let simulated time pass: the flushers, kupdate and I/O completions run."""
         self.clock.run_until(self.now + as_seconds(duration, "sleep"))
 
-    def record_timeline(self, interval=1.0):
+    def record_timeline(self, interval=1.0, procs=False):
         """Sample the dirty-page state and disk traffic every interval simulated seconds.
 
         Samples go to m.timeline, a list of dicts (the views in widgets/ draw
         them): t, dirty_kb, writeback_kb, mlocked_kb, the dirty limits
         (background_thresh_kb, dirty_thresh_kb), free_blocks per mount, and
-        the disks' cumulative read_bytes and write_bytes. Each sample is an
+        the disks' cumulative read_bytes and write_bytes; free_kb, cached_kb
+        and anon_kb (MemFree, Cached and AnonPages of /proc/meminfo). With
+        procs, also "procs": {pid: rss_kb, anon_kb, locked_kb, majflt} for
+        every live process (fs/proc.py task_rss). Each sample is an
         event on the clock, taken after everything else due at its time.
         """
         interval = as_seconds(interval, "timeline interval", positive=True)
         self.timeline = []
 
         def sample():
-            self.timeline.append(self._sample())
+            self.timeline.append(self._sample(procs))
             self.clock.schedule(self.now + interval, sample, OBSERVE)
         sample()
 
-    def _sample(self):
+    def _sample(self, procs=False):
         vs = self.vmstat
         bg, thresh = self.wb.global_dirty_limits()
         kb = PAGE_SIZE // 1024
         disks = [sb.disk.counters for sb in self.mounts.values()]
-        return {
+        out = {
             "t": self.now, "dirty_kb": vs.nr_file_dirty * kb, "writeback_kb": vs.nr_writeback * kb,
             "mlocked_kb": (vs.nr_mlock_file + self.anon.nr_mlocked()) * kb,
             "background_thresh_kb": bg * kb, "dirty_thresh_kb": thresh * kb,
             "free_blocks": {mp: int(sb.free_blocks()) for mp, sb in self.mounts.items()},
             "read_bytes": sum(c["read_bytes"] for c in disks),
             "write_bytes": sum(c["write_bytes"] for c in disks),
+            "free_kb": (self.ram_pages - vs.nr_file_pages - vs.nr_anon_pages) * kb,
+            "cached_kb": vs.nr_file_pages * kb, "anon_kb": vs.nr_anon_pages * kb,
         }
+        if procs:
+            out["procs"] = {pid: task_rss(p) for pid, p in self.procs.items() if p.alive}
+        return out
 
     # -- whole-machine operations ---------------------------------------------------------
     def sync(self):

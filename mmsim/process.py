@@ -170,7 +170,7 @@ class Process:
         f = self._file(fd)
         if not f.writable:
             raise error(EBADF, "fallocate: fd not open for writing")
-        f.inode.sb.fallocate(f.inode, sint(mode, "mode"), loff(offset, "offset"),
+        f.inode.sb.fallocate(self, f.inode, sint(mode, "mode"), loff(offset, "offset"),
                              loff(length, "length"))
 
     def pread(self, fd, n, offset):

@@ -18,8 +18,8 @@ calls) and a ``RealProcess`` (the syscall surface: mmap, mlock, touch, smaps
     mmsim.real.run(experiment, memlock=(2 << 20, 2 << 20), caps=set())
 
 The calls return the simulator's result types (mmsim.results: TouchResult,
-PageFlags, Extent, Rusage; smaps and status dicts with the same keys); stat
-returns os.stat_result, whose field names the simulator's StatResult shares.
+PageFlags, Extent, Rusage, StatResult; smaps and status dicts with the same
+keys; bytes from pread and mincore), and fail with the errno the kernel gives.
 
 Safety, so that nothing reaches the notebook or the machine:
 
@@ -36,9 +36,12 @@ Safety, so that nothing reaches the notebook or the machine:
   refuses itself (over RLIMIT_MEMLOCK without CAP_IPC_LOCK) is passed to the
   kernel, because its answer (ENOMEM, EPERM) is what experiments measure;
 - any store or allocation that could leave the scratch filesystem with less
-  than 1 GiB or 10 % free is refused before it is made;
+  than 1 GiB or 10 % free is refused before it is made (pwrite included);
+- one pread or pwrite moves at most ``cap`` bytes: a pwrite of more, or a
+  pread that would return more, is refused;
 - MAP_FIXED, munmap, mprotect and destructive madvise are refused over memory
   that the experiment did not map itself (the Python interpreter's);
+  MAP_FIXED_NOREPLACE, which never replaces a mapping, goes to the kernel;
 - ``caps=set()`` runs unprivileged: the child drops its capabilities from the
   effective, permitted, inheritable, ambient and bounding sets (prctl
   PR_CAPBSET_DROP and capset(2) through ctypes: setpriv(1) would need an exec,
@@ -52,6 +55,7 @@ IPython prints in one line, without a traceback.
 
 import ctypes
 import ctypes.util
+import dataclasses
 import errno as _errno
 import faulthandler
 import io
@@ -83,7 +87,7 @@ from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_READ, PROT_WRITE,
                    MADV_POPULATE_WRITE)
 from .errors import Signal
 from .results import (FIEMAP_EXTENT_LAST, KPAGEFLAGS_BITS, PAGEMAP_BITS, SMAPS_FIELDS,
-                      STATUS_FIELDS, Extent, PageFlags, Rusage, TouchResult, pick)
+                      STATUS_FIELDS, Extent, PageFlags, Rusage, StatResult, TouchResult, pick)
 
 __all__ = ["available", "run", "info", "RealMachine", "RealProcess", "RealError",
            "Unavailable", "Refused", "ChildDied", "Timeout", "ExperimentError",
@@ -104,6 +108,10 @@ _ARENA = 0x1000_0000_0000
 _ARENA_ALIGN = 2 * MiB
 
 _IOV_MAX = 1024                  # UIO_MAXIOV
+_MAX_RW_COUNT = 0x7FFFF000       # include/linux/fs.h: INT_MAX & PAGE_MASK, the most one read moves
+_LOFF_MAX = (1 << 63) - 1
+_U64 = (1 << 64) - 1
+_MINCORE_CHUNK = 1 << 18         # pages per mincore() call: a 256 KiB vector
 # MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED, POPULATE_READ: no harm to anyone's memory
 _HARMLESS_ADVICE = (0, 1, 2, 3, 22)
 _PIPE_CHUNK = 32 * KiB           # below the smallest pipe capacity (64 KiB)
@@ -169,6 +177,19 @@ def _as_int(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise _oserror(_errno.EINVAL, f"{what} must be an int, not {type(value).__name__}")
     return int(value)
+
+
+def _loff(value, what):
+    """Return value as a file offset: EINVAL for a negative loff_t (ksys_pread64, ksys_pwrite64)."""
+    v = _as_int(value, what)
+    if not 0 <= v <= _LOFF_MAX:
+        raise _oserror(_errno.EINVAL, f"{what} {v} is not a valid loff_t")
+    return v
+
+
+def _stat_result(st):
+    """Return the shared StatResult (mmsim.results) of an os.stat_result."""
+    return StatResult(*(getattr(st, f.name) for f in dataclasses.fields(StatResult)))
 
 
 # ---------------------------------------------------------------------------
@@ -607,8 +628,13 @@ class RealMachine:
         return _read_kb_file("/proc/meminfo")
 
     def stat(self, path):
-        """Return os.stat(path): st_size, st_blocks in 512-byte units (fs/stat.c: vfs_getattr)."""
-        return os.stat(path)
+        """Return the StatResult of os.stat(path) (fs/stat.c: vfs_getattr).
+
+        st_blocks in 512-byte units, the times in ns of the host's clock
+        (st_mtime_ns ...) and float seconds (st_mtime ...); the owners and
+        the device, which the simulator does not model, are left out.
+        """
+        return _stat_result(os.stat(path))
 
     def statfs(self, path):
         """Return os.statvfs(path): f_bsize, f_blocks, f_bfree, f_bavail (fs/statfs.c)."""
@@ -856,6 +882,18 @@ class RealProcess:
             raise _oserror(_errno.EBADF, f"fd {fd}")
         return fd
 
+    def _open_for(self, fd, wrong_mode, what):
+        """Return fd, or EBADF if the experiment did not open it or opened it wrong_mode.
+
+        vfs_read and vfs_write check FMODE_READ / FMODE_WRITE before the
+        buffer and the count, so this comes before the argument checks made
+        here rather than in the kernel.
+        """
+        if fcntl.fcntl(self._fd(fd), fcntl.F_GETFL) & os.O_ACCMODE == wrong_mode:
+            raise _oserror(_errno.EBADF, f"{what}: fd {fd} not open for "
+                           + ("writing" if wrong_mode == os.O_RDONLY else "reading"))
+        return fd
+
     def ftruncate(self, fd, length):
         """Set a file's size; growing makes a hole (fs/open.c: do_sys_ftruncate)."""
         os.ftruncate(self._fd(fd), _as_int(length, "length"))
@@ -873,16 +911,66 @@ class RealProcess:
         os.fsync(self._fd(fd))
 
     def fstat(self, fd):
-        """Return os.fstat(fd) (fs/stat.c: vfs_fstat)."""
-        return os.fstat(self._fd(fd))
+        """Return the StatResult of os.fstat(fd) (fs/stat.c: vfs_fstat), as machine.stat does."""
+        return _stat_result(os.fstat(self._fd(fd)))
+
+    def pread(self, fd, n, offset):
+        """Return up to n bytes of the file at offset (fs/read_write.c: ksys_pread64, vfs_read).
+
+        os.pread on the experiment's fd. In the kernel's order: EINVAL for a
+        negative offset (before the fd is looked at), EBADF for an fd the
+        experiment did not open or one not open for reading, EINVAL for a
+        count above the ssize_t range (rw_verify_area, as os.pread and the
+        simulator have it), then the kernel's answer (EINVAL for an end past
+        loff_t). A count above MAX_RW_COUNT is cut to it, as vfs_read does.
+        Short past EOF, empty at or after it. A read that would return more
+        than the cap is refused: the buffer is never bigger than cap + 1 bytes.
+        """
+        offset = _loff(offset, "offset")
+        fd = self._open_for(fd, os.O_WRONLY, "pread")
+        n = _as_int(n, "n")
+        if not 0 <= n <= _LOFF_MAX:
+            raise _oserror(_errno.EINVAL, f"pread: count {n} out of range")
+        data = os.pread(fd, min(n, _MAX_RW_COUNT, self.cap + 1), offset)
+        if len(data) > self.cap:
+            raise Refused(f"pread of {min(n, _MAX_RW_COUNT) // KiB} KiB: more than the safety "
+                          f"cap of {self.cap // MiB} MiB")
+        return data
+
+    def pwrite(self, fd, data, offset):
+        """Write data at offset; return the bytes written (fs/read_write.c: ksys_pwrite64, vfs_write).
+
+        os.pwrite on the experiment's fd. In the kernel's order: EINVAL for a
+        negative offset, EBADF for an fd the experiment did not open or one
+        not open for writing, EFAULT for data that is not a bytes-like buffer
+        (as the simulator: a buffer the kernel cannot read), then the
+        kernel's answer (EINVAL past loff_t, EFBIG at s_maxbytes, ENOSPC).
+        Refused before it is made: more than the cap in one call, or a write
+        that could leave the filesystem under its free-space floor.
+        """
+        offset = _loff(offset, "offset")
+        fd = self._open_for(fd, os.O_RDONLY, "pwrite")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise _oserror(_errno.EFAULT, f"pwrite: data must be bytes, not {type(data).__name__}")
+        n = memoryview(data).nbytes
+        if n > self.cap:
+            raise Refused(f"pwrite of {n // KiB} KiB: more than the safety cap of "
+                          f"{self.cap // MiB} MiB")
+        _check_free(self.machine.scratch, n, "pwrite")
+        return os.pwrite(fd, data, offset)
 
     # -- mappings --------------------------------------------------------
 
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0):
-        """Map memory and return its address (mm/mmap.c: do_mmap).
+        """Map memory and return its address (mm/mmap.c: do_mmap), through libc mmap.
 
         With addr=0 the address is chosen in a region of its own (see
         _ARENA), as a hint the kernel takes when the range is free.
+        MAP_FIXED_NOREPLACE (4.17) goes to the kernel without MAP_FIXED, which
+        do_mmap adds itself: a kernel before 4.17 ignores the unknown flag and
+        takes addr as a hint, so it never replaces a mapping; when it puts the
+        mapping elsewhere, the mapping is undone and EEXIST raised: the errno
+        of 4.17 for a range already mapped, the usual reason a hint is not taken.
         """
         addr, length, prot, flags, fd, offset = (
             _as_int(addr, "addr"), _as_int(length, "length"), _as_int(prot, "prot"),
@@ -895,12 +983,18 @@ class RealProcess:
         fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)
         if flags & MAP_FIXED and not flags & MAP_FIXED_NOREPLACE and length > 0:
             self._own_range(addr, length, "mmap(MAP_FIXED)")
+        if flags & MAP_FIXED_NOREPLACE:
+            flags &= ~MAP_FIXED
         hint = addr
         if addr == 0 and not fixed and length > 0:
             hint = self._next
         ret = self._lib.mmap(ctypes.c_void_p(hint), length, prot, flags, fd, offset)
         if ret is None or ret == 2**64 - 1 or ret == -1:
             raise _oserror(ctypes.get_errno(), "mmap")
+        if flags & MAP_FIXED_NOREPLACE and ret != addr:
+            self._lib.munmap(ctypes.c_void_p(ret), length)
+            raise _oserror(_errno.EEXIST, f"mmap: MAP_FIXED_NOREPLACE at {addr:#x}: "
+                           "this kernel (before 4.17) placed it elsewhere")
         if hint == self._next and ret == hint:
             end = ret + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
             self._next = (end + PAGE_SIZE + _ARENA_ALIGN - 1) & ~(_ARENA_ALIGN - 1)
@@ -923,7 +1017,16 @@ class RealProcess:
         _check(self._lib.mprotect(ctypes.c_void_p(addr), length, prot), "mprotect")
 
     def madvise(self, addr, length, advice):
-        """Give advice about a range (mm/madvise.c: do_madvise)."""
+        """Give advice about a range (mm/madvise.c: do_madvise), through libc madvise.
+
+        Any advice goes to the kernel, which answers with its errno: EINVAL
+        for one it does not know (MADV_POPULATE_READ/WRITE before 5.14), for
+        an unaligned start, for MADV_DONTNEED on locked memory; ENOMEM for a
+        range with a hole; for the populate advice (madvise_populate) EINVAL
+        where the mapping forbids the access, EFAULT where the fault fails
+        (SIGBUS past EOF). Destructive advice only over the experiment's own
+        mappings; MADV_POPULATE_WRITE stores, so it meets the free-space floor.
+        """
         addr, length, advice = (_as_int(addr, "addr"), _as_int(length, "length"),
                                 _as_int(advice, "advice"))
         if length > 0 and advice not in _HARMLESS_ADVICE:
@@ -933,12 +1036,27 @@ class RealProcess:
         _check(self._lib.madvise(ctypes.c_void_p(addr), length, advice), "madvise")
 
     def mincore(self, addr, length):
-        """Return one residency byte per page (mm/mincore.c: do_mincore)."""
-        addr, length = _as_int(addr, "addr"), _as_int(length, "length")
-        n = (length + PAGE_SIZE - 1) // PAGE_SIZE
-        vec = (ctypes.c_ubyte * max(n, 1))()
-        _check(self._lib.mincore(ctypes.c_void_p(addr), length, vec), "mincore")
-        return bytes(vec)[:n]
+        """Return bytes, one per page, 1 where it is resident (mm/mincore.c: sys_mincore).
+
+        The kernel's errnos: EINVAL for an unaligned addr, ENOMEM for a range
+        with a page no VMA holds or past user space; length is a size_t (a
+        negative one is huge). The range goes to the kernel in pieces of
+        _MINCORE_CHUNK pages, so that the vector never outgrows what is mapped
+        by more than a piece; the answer is the same, as the kernel fails the
+        whole call at the first hole, however far it got.
+        """
+        addr, length = _as_int(addr, "addr"), _as_int(length, "length") & _U64
+        npages = -(-length // PAGE_SIZE)
+        out, done = [], 0
+        while True:
+            n = min(npages - done, _MINCORE_CHUNK)
+            vec = (ctypes.c_ubyte * max(n, 1))()
+            _check(self._lib.mincore(ctypes.c_void_p(addr + done * PAGE_SIZE),
+                                     min(length - done * PAGE_SIZE, n * PAGE_SIZE), vec), "mincore")
+            out.append(bytes(vec)[:n])
+            done += n
+            if done >= npages:
+                return b"".join(out)
 
     def msync(self, addr, length, flags):
         """Write back a mapped range (mm/msync.c: msync)."""

@@ -10,8 +10,8 @@ either:
                       /proc/kpageflags bits under the kernel's names
     fiemap()       -> [Extent(logical, physical, length, unwritten, delalloc)]
     getrusage()    -> Rusage(ru_minflt, ru_majflt)
-    stat()         -> StatResult on the simulator, os.stat_result on the real
-                      kernel: the same field names (st_size, st_blocks ...)
+    stat()         -> StatResult on both (the real backend fills it from
+                      os.stat): st_size, st_blocks, the times ...
     smaps()        -> dicts with the keys SMAPS_FIELDS (those the kernel
                       version shows: "Locked" since 2.6.38, "VmFlags" since 3.8)
     status()       -> a dict with the keys STATUS_FIELDS (RssAnon, RssFile,
@@ -65,10 +65,10 @@ class Rusage:
 
 @dataclass(frozen=True)
 class StatResult:
-    """What stat(2) says of a file on the simulator (fs/stat.c vfs_getattr).
+    """What stat(2) says of a file (fs/stat.c vfs_getattr), on both backends.
 
     The os.stat_result fields the simulator models, under the same names and
-    types as the os.stat_result the real backend returns: st_blocks counts
+    types (the real backend fills them from os.stat): st_blocks counts
     512-byte units, reservations included (ext4 delalloc counts reserved
     blocks, as ext4_getattr does); the times are integer nanoseconds
     (st_mtime_ns ...), of simulated time since boot on the simulator, with

@@ -19,12 +19,13 @@ import pytest
 
 from mmsim import real
 from mmsim._abi import (KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
-                        MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED,
-                        MCL_CURRENT, MLOCK_ONFAULT, MS_ASYNC, MS_SYNC,
-                        MADV_POPULATE_WRITE, RLIMIT_MEMLOCK, FALLOC_FL_KEEP_SIZE)
+                        MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED,
+                        MCL_CURRENT, MLOCK_ONFAULT, MS_ASYNC, MS_SYNC, MADV_DONTNEED,
+                        MADV_POPULATE_READ, MADV_POPULATE_WRITE, RLIMIT_MEMLOCK,
+                        FALLOC_FL_KEEP_SIZE)
 from mmsim.errors import Signal
 from mmsim.experiment import DIFFERENTIAL
-from mmsim.results import PAGE_FLAGS, SMAPS_FIELDS, STATUS_FIELDS
+from mmsim.results import PAGE_FLAGS, SMAPS_FIELDS, STATUS_FIELDS, StatResult
 
 ROOT = Path(__file__).resolve().parent.parent
 OK, WHY = real.available()
@@ -51,6 +52,23 @@ def no_leftovers():
 
 def _errname(e):
     return errno.errorcode[e.errno]
+
+
+def _attempt(fn):
+    """Return what fn returns, the errno name of its OSError, or "refused"."""
+    try:
+        return fn()
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    except real.Refused:
+        return "refused"
+
+
+def _kernel_at_least(major, minor):
+    try:
+        return tuple(int(x) for x in os.uname().release.split(".")[:2]) >= (major, minor)
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------------
@@ -227,6 +245,192 @@ def test_machine_stat_statfs_meminfo_fiemap():
         assert set(out["unwritten"]) == {True}
     assert out["mem"] == ["Dirty", "MemTotal", "Mlocked", "Unevictable"]
     assert out["bsize"] and out["now"]
+
+
+def test_stat_and_fstat_are_statresults_of_os_stat():
+    def exp(m, p):
+        path = m.scratch + "/t"
+        fd = p.open(path, os.O_RDWR | os.O_CREAT)
+        p.pwrite(fd, b"x" * 5000, 0)
+        st, fst, raw = m.stat(path), p.fstat(fd), os.stat(path)
+        return st, fst, {f: getattr(raw, f) for f in (
+            "st_ino", "st_size", "st_blocks", "st_blksize", "st_nlink", "st_mode",
+            "st_atime_ns", "st_mtime_ns", "st_ctime_ns")}, raw.st_mtime
+    st, fst, raw, mtime = real.run(exp)
+    assert type(st) is StatResult and st == fst
+    assert {k: getattr(st, k) for k in raw} == raw and st.st_size == 5000
+    assert type(st.st_mtime) is float and abs(st.st_mtime - mtime) < 1e-6   # float rounding
+
+
+def test_pread_pwrite_and_their_errnos():
+    def exp(m, p):
+        path = m.scratch + "/rw"
+        fd = p.open(path, os.O_RDWR | os.O_CREAT)
+        ro, wo = p.open(path, os.O_RDONLY), p.open(path, os.O_WRONLY)
+        out = {"pwrite": p.pwrite(fd, bytearray(b"abc") * 2000, 4090),
+               "pwrite_memoryview": p.pwrite(fd, memoryview(b"Z"), 0)}
+        calls = {
+            "pread": lambda: p.pread(fd, 8, 4090),
+            "pread_huge_count": lambda: len(p.pread(ro, 1 << 40, 0)),     # cut, then short
+            "pread_at_eof": lambda: p.pread(fd, 10, 4090 + 6000),
+            "pread_unknown_fd": lambda: p.pread(4321, 1, 0),
+            "pread_wronly": lambda: p.pread(wo, 1, 0),
+            "pread_wronly_bad_count": lambda: p.pread(wo, -1, 0),         # EBADF comes first
+            "pread_negative_offset": lambda: p.pread(4321, 1, -1),        # before the fd
+            "pread_negative_count": lambda: p.pread(fd, -1, 0),
+            "pread_offset_past_loff": lambda: p.pread(fd, 1, 1 << 63),
+            "pread_end_past_loff": lambda: p.pread(fd, 10, (1 << 63) - 5),
+            "pwrite_rdonly": lambda: p.pwrite(ro, b"x", 0),
+            "pwrite_rdonly_not_bytes": lambda: p.pwrite(ro, "x", 0),      # EBADF comes first
+            "pwrite_not_bytes": lambda: p.pwrite(fd, "x", 0),
+            "pwrite_negative_offset": lambda: p.pwrite(fd, b"x", -1),
+            "pwrite_at_16_tib": lambda: p.pwrite(fd, b"x", 1 << 44),
+            "pread_not_int": lambda: p.pread(fd, "1", 0),
+        }
+        out.update({k: _attempt(fn) for k, fn in calls.items()})
+        out["size"] = m.stat(path).st_size
+        return out, m.fs
+    out, fs = real.run(exp)
+    assert out.pop("size") == 4090 + 6000
+    want = {"pwrite": 6000, "pwrite_memoryview": 1, "pread": b"abcabcab",
+            "pread_huge_count": 4090 + 6000, "pread_at_eof": b"",
+            "pread_unknown_fd": "EBADF", "pread_wronly": "EBADF", "pread_wronly_bad_count": "EBADF",
+            "pread_negative_offset": "EINVAL", "pread_negative_count": "EINVAL",
+            "pread_offset_past_loff": "EINVAL", "pread_end_past_loff": "EINVAL",
+            "pwrite_rdonly": "EBADF", "pwrite_rdonly_not_bytes": "EBADF",
+            "pwrite_not_bytes": "EFAULT", "pwrite_negative_offset": "EINVAL",
+            "pread_not_int": "EINVAL"}
+    at_16_tib = out.pop("pwrite_at_16_tib")
+    assert out == want
+    if fs == "ext4":                             # s_maxbytes: (2^32 - 1) blocks of 4 KiB
+        assert at_16_tib == "EFBIG"
+
+
+def test_pread_pwrite_stay_within_the_caps(monkeypatch):
+    def exp(m, p):
+        fd = p.open(m.scratch + "/big", os.O_RDWR | os.O_CREAT)
+        p.ftruncate(fd, 4 * MiB)                 # sparse: nothing allocated
+        out = {k: _attempt(fn) for k, fn in (
+            ("pwrite_over_cap", lambda: p.pwrite(fd, bytes(2 * MiB), 0)),
+            ("pread_over_cap", lambda: p.pread(fd, 2 * MiB, 0)),
+            ("pread_cap_exactly", lambda: len(p.pread(fd, 1 * MiB, 0))),
+            ("pread_over_cap_short", lambda: len(p.pread(fd, 2 * MiB, 4 * MiB - 100))),
+            ("pwrite_cap_exactly", lambda: p.pwrite(fd, bytes(1 * MiB), 0)))}
+        out["blocks"] = m.stat(m.scratch + "/big").st_blocks
+        return out
+    assert real.run(exp, cap=1 * MiB) == {
+        "pwrite_over_cap": "refused", "pread_over_cap": "refused",
+        "pread_cap_exactly": 1 * MiB, "pread_over_cap_short": 100,
+        "pwrite_cap_exactly": 1 * MiB, "blocks": 2048}
+    avail, _floor = real._free_space(real.scratch_base())
+    monkeypatch.setattr(real, "FREE_FLOOR", avail - 100 * MiB)
+
+    def fill(m, p):
+        fd = p.open(m.scratch + "/fill", os.O_RDWR | os.O_CREAT)
+        return (_attempt(lambda: p.pwrite(fd, bytes(128 * MiB), 0)),
+                _attempt(lambda: p.pwrite(fd, bytes(1 * MiB), 0)), m.stat(m.scratch + "/fill").st_blocks)
+    assert real.run(fill) == ("refused", 1 * MiB, 2048)
+
+
+def test_mincore_bytes_errnos_and_pieces(monkeypatch):
+    def exp(m, p):
+        a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.touch(a, 3 * PAGE_SIZE, write=True)
+        p.touch(a + 9 * PAGE_SIZE, 2 * PAGE_SIZE)
+        out = {k: _attempt(fn) for k, fn in (
+            ("vec", lambda: p.mincore(a, 16 * PAGE_SIZE)),
+            ("partial_last_page", lambda: p.mincore(a, 10 * PAGE_SIZE + 1)),
+            ("empty", lambda: p.mincore(a, 0)),
+            ("unaligned", lambda: p.mincore(a + 1, PAGE_SIZE)),
+            ("hole_after", lambda: p.mincore(a, 17 * PAGE_SIZE)),
+            ("negative_length", lambda: p.mincore(a, -1)),
+            ("past_user_space", lambda: p.mincore(a, 1 << 62)))}
+        p.madvise(a, 16 * PAGE_SIZE, MADV_DONTNEED)
+        out["after_dontneed"] = p.mincore(a, 16 * PAGE_SIZE)
+        return out
+    vec = bytes([1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+    want = {"vec": vec, "partial_last_page": vec[:11], "empty": b"", "unaligned": "EINVAL",
+            "hole_after": "ENOMEM", "negative_length": "ENOMEM", "past_user_space": "ENOMEM",
+            "after_dontneed": bytes(16)}
+    assert real.run(exp) == want
+    monkeypatch.setattr(real, "_MINCORE_CHUNK", 3)   # the same answers, asked 3 pages at a time
+    assert real.run(exp) == want
+
+
+@pytest.mark.skipif(not _kernel_at_least(5, 14),
+                    reason=f"kernel {os.uname().release} too old: MADV_POPULATE_* is 5.14")
+def test_madvise_populate_and_its_errnos():
+    def exp(m, p):
+        fd = p.open(m.scratch + "/pop", os.O_RDWR | os.O_CREAT)
+        p.ftruncate(fd, 8 * PAGE_SIZE)
+        a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        none = p.mmap(0, PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS)
+        ro = p.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
+        out = {k: _attempt(fn) for k, fn in (
+            ("read", lambda: p.madvise(a, 8 * PAGE_SIZE, MADV_POPULATE_READ)),
+            ("write", lambda: p.madvise(a, 4 * PAGE_SIZE, MADV_POPULATE_WRITE)),
+            ("past_eof", lambda: p.madvise(a, 16 * PAGE_SIZE, MADV_POPULATE_READ)),
+            ("prot_none", lambda: p.madvise(none, PAGE_SIZE, MADV_POPULATE_READ)),
+            ("write_read_only", lambda: p.madvise(ro, PAGE_SIZE, MADV_POPULATE_WRITE)),
+            ("hole", lambda: p.madvise(ro + PAGE_SIZE, 64 * PAGE_SIZE, MADV_POPULATE_READ)),
+            ("unaligned", lambda: p.madvise(a + 1, PAGE_SIZE, MADV_POPULATE_READ)),
+            ("unknown_advice", lambda: p.madvise(a, PAGE_SIZE, 999)))}
+        out["present"] = p.pageflags(a, 8 * PAGE_SIZE).counts()["present"]
+        out["dirty_kb"] = p.smaps(a)["Shared_Dirty"] + p.smaps(a)["Private_Dirty"]
+        return out
+    out = real.run(exp)
+    assert out == {"read": None, "write": None, "past_eof": "EFAULT", "prot_none": "EINVAL",
+                   "write_read_only": "EINVAL", "hole": "ENOMEM", "unaligned": "EINVAL",
+                   "unknown_advice": "EINVAL", "present": 8, "dirty_kb": 16}
+
+
+class _Pre417:
+    """libc as a kernel before 4.17 answers mmap: MAP_FIXED_NOREPLACE unknown, so ignored."""
+
+    def __init__(self, lib):
+        self._lib, self.placed, self.unmapped = lib, [], []
+
+    def __getattr__(self, name):
+        return getattr(self._lib, name)
+
+    def mmap(self, addr, length, prot, flags, fd, offset):
+        ret = self._lib.mmap(addr, length, prot, flags & ~MAP_FIXED_NOREPLACE, fd, offset)
+        self.placed.append(ret)
+        return ret
+
+    def munmap(self, addr, length):
+        self.unmapped.append(addr.value)
+        return self._lib.munmap(addr, length)
+
+
+def test_map_fixed_noreplace_is_the_kernels_and_never_replaces():
+    def exp(m, p):
+        buf = ctypes.create_string_buffer(4 * PAGE_SIZE)
+        inside = (ctypes.addressof(buf) + PAGE_SIZE) & ~(PAGE_SIZE - 1)
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE
+        c = p.mmap(0, 8 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.munmap(c + 4 * PAGE_SIZE, 4 * PAGE_SIZE)
+        out = {k: _attempt(fn) for k, fn in (
+            ("interpreter", lambda: p.mmap(inside, PAGE_SIZE, PROT_READ, flags)),   # not Refused
+            ("with_map_fixed", lambda: p.mmap(inside, PAGE_SIZE, PROT_READ, flags | MAP_FIXED)),
+            ("own", lambda: p.mmap(c, PAGE_SIZE, PROT_READ, flags)),
+            ("unaligned", lambda: p.mmap(c + 4 * PAGE_SIZE + 1, PAGE_SIZE, PROT_READ, flags)),
+            ("free", lambda: p.mmap(c + 4 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_READ, flags) - c))}
+        out["buf_intact"] = ctypes.string_at(inside, 8) == bytes(8)
+        lib = p._lib = _Pre417(p._lib)          # the same calls on a kernel that ignores the flag
+        out["pre417_busy"] = _attempt(lambda: p.mmap(c, PAGE_SIZE, PROT_READ, flags))
+        elsewhere = lib.placed[-1]
+        out["pre417_undone"] = (lib.unmapped == [elsewhere] and elsewhere != c and
+                                all(not s <= elsewhere < e for s, e, _, _ in real._read_maps()))
+        out["pre417_free"] = _attempt(lambda: p.mmap(c + 6 * PAGE_SIZE, PAGE_SIZE, PROT_READ,
+                                                     flags)) - c
+        out["own_kb"] = [v["Size"] for v in p.smaps()]
+        return out
+    assert real.run(exp) == {
+        "interpreter": "EEXIST", "with_map_fixed": "EEXIST", "own": "EEXIST",
+        "unaligned": "EINVAL", "free": 4 * PAGE_SIZE, "buf_intact": True,
+        "pre417_busy": "EEXIST", "pre417_undone": True, "pre417_free": 6 * PAGE_SIZE,
+        "own_kb": [28]}                          # 16 + 8 + 4 KiB, adjacent: one VMA
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="drop_caches needs root")
@@ -533,6 +737,7 @@ def test_stores_that_would_fill_the_filesystem_are_refused(monkeypatch):
                          ("write", lambda: p.write(a, bytes(128 * MiB))),
                          ("populate", lambda: p.madvise(a, 128 * MiB, MADV_POPULATE_WRITE)),
                          ("fallocate", lambda: p.fallocate(fd, 0, 0, 128 * MiB)),
+                         ("pwrite", lambda: p.pwrite(fd, bytes(128 * MiB), 0)),
                          ("small_touch", lambda: p.touch(a, 1 * MiB, write=True))):
             try:
                 fn()
@@ -543,7 +748,7 @@ def test_stores_that_would_fill_the_filesystem_are_refused(monkeypatch):
         return out
     out = real.run(exp)
     assert out == {"touch": "refused", "write": "refused", "populate": "refused",
-                   "fallocate": "refused", "small_touch": 0, "blocks": 2048}
+                   "fallocate": "refused", "pwrite": "refused", "small_touch": 0, "blocks": 2048}
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Controls: kernel version, filesystem, sizes with units, memlock limit, profile, seed.
+"""Controls: kernel version, filesystem, mount options, sizes with units, memlock limit,
+profile, seed.
 
 Each control is an ipywidgets widget whose ``.value`` is always valid: a bad
 entry is refused (or clamped) and the control says why in its message line.
@@ -105,6 +106,22 @@ def fs_control(value="ext2", options=None):
                       description="filesystem")
 
 
+# Mount options the book's experiments use: ext4's nodelalloc, and the
+# simulator-only ext2_driver (fs/ext2 on a kernel whose ext4 driver would
+# mount ext2) and no_page_mkwrite (the filesystem without its hook).
+MOUNT_OPTIONS = ("", "nodelalloc", "ext2_driver", "no_page_mkwrite")
+
+
+def mount_options_control(value=""):
+    """The mount options of /data, one of MOUNT_OPTIONS ("" for none).
+
+    A filesystem that does not know the option refuses the mount (EINVAL),
+    and an App shows that message instead of a result.
+    """
+    return w.Dropdown(options=[(o or "(none)", o) for o in MOUNT_OPTIONS], value=value,
+                      description="mount -o")
+
+
 def profile_control(value="2010"):
     """The hardware cost profile."""
     return w.ToggleButtons(options=list(mmsim.PROFILES), value=value, description="hardware",
@@ -125,3 +142,66 @@ def memlock_control(value=64 * 1024):
 def value_of(control):
     """The current value of any control here."""
     return control.value
+
+
+OTHER = "other"
+
+
+class MemlockPresets(w.VBox):
+    """RLIMIT_MEMLOCK: a preset from mmsim.testbed.memlock.PRESETS, or a typed value.
+
+    The buttons name the presets (16 KiB, 64 KiB, 8 MiB, unlimited) and
+    the line under them says whose limit each is; the box below takes any
+    size or "unlimited" (a memlock_control: garbage is refused, sizes past
+    0..1 TiB are clamped, with a message). ``.value`` is the limit in bytes,
+    RLIM_INFINITY for unlimited; a typed value that is a preset selects it,
+    any other selects "other".
+    """
+
+    value = traitlets.Integer()
+
+    def __init__(self, value=mmsim.RLIM_INFINITY):
+        from mmsim.testbed.memlock import PRESETS
+        self.presets = {label: limit for label, (limit, _) in PRESETS.items()}
+        self.whose = {label: who for label, (_, who) in PRESETS.items()}
+        self.buttons = w.ToggleButtons(options=list(self.presets) + [OTHER],
+                                       description="memlock", style={"button_width": "72px"})
+        self.free = memlock_control(value)
+        self.note = w.HTML("")
+        self._setting = False
+        super().__init__([self.buttons, self.note, self.free], value=self.free.value)
+        self._show(self.free.value)
+        self.buttons.observe(self._picked, names="value")
+        self.free.observe(self._typed, names="value")
+
+    def _label(self, limit):
+        return next((k for k, v in self.presets.items() if v == limit), OTHER)
+
+    def _show(self, limit):
+        label = self._label(limit)
+        self._setting = True
+        try:
+            self.buttons.value = label
+        finally:
+            self._setting = False
+        self.note.value = (f"<i>{self.whose[label]}</i>" if label in self.whose
+                           else "<i>a value of your own</i>")
+
+    def _picked(self, change):
+        if self._setting:
+            return
+        if change["new"] == OTHER:
+            self.note.value = "<i>type a value below: a size such as 512m, or unlimited</i>"
+            return
+        limit = self.presets[change["new"]]
+        # typed into the box, which validates it and sets .value (then _typed runs)
+        self.free.box.value = "unlimited" if limit == mmsim.RLIM_INFINITY else format_size(limit)
+
+    def _typed(self, change):
+        self._show(change["new"])
+        self.value = change["new"]
+
+
+def memlock_preset_control(value=mmsim.RLIM_INFINITY):
+    """RLIMIT_MEMLOCK from the chapter's presets or typed freely (MemlockPresets)."""
+    return MemlockPresets(value)

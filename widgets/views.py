@@ -352,6 +352,214 @@ def compare_view(results, fields, labels=None, title="before and after"):
     return v
 
 
+# Per owner of memory (in the order the owners sort), the colours of its locked and
+# its other resident pages: the page states' locked and unlocked pairs.
+OWNER_COLOURS = ((COLOUR["anonymous, locked"], COLOUR["anonymous"]),
+                 (COLOUR["locked, clean"], COLOUR["clean"]),
+                 (COLOUR["locked, dirty"], COLOUR["dirty"]),
+                 (COLOUR["locked, writeback"], COLOUR["writeback"]))
+UNMAPPED_CACHE, FREE = "page cache, not mapped", "free"
+
+
+def holder_layers(samples, owners):
+    """Memory per holder and sample, in MiB, bottom layer first: {name: array}.
+
+    samples: Machine.record_timeline(..., procs=True); owners: {pid: name},
+    processes not in it are "other". Per owner, "<owner>, locked" (resident
+    pages of VM_LOCKED vmas) and "<owner>, not locked" (its other resident
+    pages); then the page cache no process maps (Cached less the processes'
+    file pages, never below 0: a page two processes map counts twice in
+    their RSS) and free memory.
+    """
+    names = sorted(set(owners.values()))
+    if any(pid not in owners for s in samples for pid in s["procs"]):
+        names.append("other")
+    layers = {}
+    for name in names:
+        locked, rest = [], []
+        for s in samples:
+            mine = [v for pid, v in s["procs"].items() if owners.get(pid, "other") == name]
+            locked.append(sum(v["locked_kb"] for v in mine))
+            rest.append(sum(v["rss_kb"] - v["locked_kb"] for v in mine))
+        layers[f"{name}, locked"] = np.array(locked, float) / 1024
+        layers[f"{name}, not locked"] = np.array(rest, float) / 1024
+    mapped_file = np.array([sum(v["rss_kb"] - v["anon_kb"] for v in s["procs"].values())
+                            for s in samples], float)
+    cached = np.array([s["cached_kb"] for s in samples], float)
+    layers[UNMAPPED_CACHE] = np.maximum(cached - mapped_file, 0) / 1024
+    layers[FREE] = np.array([s["free_kb"] for s in samples], float) / 1024
+    return layers
+
+
+def _layer_colour(name, owner_names):
+    if name == UNMAPPED_CACHE:
+        return SERIES[4]
+    if name == FREE:
+        return COLOUR["not present"]
+    owner, kind = name.rsplit(", ", 1)
+    pair = OWNER_COLOURS[owner_names.index(owner) % len(OWNER_COLOURS)]
+    return pair[0] if kind == "locked" else pair[1]
+
+
+def _build_holders(fig, names, npasses, marks):
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.85, bottom=0.36, wspace=0.35)
+    grid = fig.add_gridspec(1, 3)
+    ax, bx = fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2])
+    owner_names = list(dict.fromkeys(n.rsplit(", ", 1)[0] for n in names
+                                     if n not in (UNMAPPED_CACHE, FREE)))
+    polys = [ax.fill_between([0, 1], [0, 0], [0, 0], color=_layer_colour(n, owner_names),
+                             label=n, lw=0) for n in names]
+    lines = [ax.axvline(0, color=LINE["dirty limit"], ls="--", lw=1) for _ in marks]
+    labels = [ax.text(0, 1.01, m, transform=ax.get_xaxis_transform(), ha="center",
+                      va="bottom", fontsize=FONT_SIZE - 1) for m in marks]
+    ax.set_xlabel("simulated seconds")
+    ax.set_ylabel("MiB")
+    bars = bx.bar(range(1, npasses + 1), np.zeros(npasses), color=LINE["disk read"])
+    texts = [bx.text(i + 1, 0, "", ha="center", va="bottom", fontsize=FONT_SIZE - 1)
+             for i in range(npasses)]
+    bx.set_xticks(range(1, npasses + 1))
+    bx.set_xlabel("pass (major faults on top)")
+    bx.set_ylabel("simulated seconds")
+    return {"axes": (ax, bx), "polys": polys, "marks": list(zip(lines, labels)),
+            "bars": bars, "texts": texts, "title": fig.suptitle(""), "shown": None}
+
+
+def memory_holders_view(samples, owners, passes=(), marks=None, title="who holds the memory"):
+    """Who holds the machine's memory over simulated time, and what one process's passes cost.
+
+    Left: a stacked area of holder_layers (per owner its locked and other
+    resident memory, the page cache no process maps, free memory), with a
+    dashed line at each of marks ({label: simulated time}); the legend,
+    under it, names the layers that hold any memory. Right: passes
+    ([{"t", "seconds", "majflt"}], one process's passes over a file), a bar
+    of simulated seconds each, its major faults written above it.
+    numbers: per layer its largest and last MiB, per pass its seconds and
+    major faults, each mark's time.
+    """
+    if not samples or "procs" not in samples[0]:
+        raise error(EINVAL, "memory_holders_view needs samples taken with "
+                            "record_timeline(..., procs=True)")
+    marks = dict(marks or {})
+    layers = holder_layers(samples, owners)
+    layout = (tuple(layers), len(passes), tuple(marks))
+    t = np.array([s["t"] for s in samples], float)
+    with _drawing("memory_holders_view", layout, 3.0, _build_holders) as v:
+        ax, bx = v.parts["axes"]
+        shown = tuple(i for i, y in enumerate(layers.values()) if y.any())
+        if shown != v.parts["shown"]:
+            ax.legend(handles=[v.parts["polys"][i] for i in shown], loc="upper center",
+                      bbox_to_anchor=(0.5, -0.3), ncol=3)
+            v.parts["shown"] = shown
+        lower = np.zeros(len(t))
+        for poly, y in zip(v.parts["polys"], layers.values()):
+            upper = lower + y
+            poly.set_verts([np.column_stack([np.concatenate([t, t[::-1]]),
+                                             np.concatenate([upper, lower[::-1]])])])
+            lower = upper
+        ax.set(xlim=_span(t[0], t[-1]), ylim=(0, max(float(lower.max()), 1.0) * 1.02))
+        for (line, label), at in zip(v.parts["marks"], marks.values()):
+            line.set_xdata([at, at])
+            label.set_x(at)
+        secs = [p["seconds"] for p in passes]
+        top = max(secs, default=0) or 1.0
+        for bar, text, p in zip(v.parts["bars"], v.parts["texts"], passes):
+            bar.set_height(p["seconds"])
+            text.set_position((bar.get_x() + bar.get_width() / 2, p["seconds"] + top * 0.02))
+            text.set_text(f"{p['majflt']}")
+        bx.set_ylim(0, top * 1.2)
+        v.parts["title"].set_text(title)
+    v.numbers = {"samples": len(t), "seconds": float(t[-1] - t[0])}
+    for name, y in layers.items():
+        v.numbers[f"{name} max MiB"] = float(y.max())
+        v.numbers[f"{name} last MiB"] = float(y[-1])
+    for i, p in enumerate(passes, 1):
+        v.numbers[f"pass {i} s"] = float(p["seconds"])
+        v.numbers[f"pass {i} majflt"] = int(p["majflt"])
+    for name, at in marks.items():
+        v.numbers[f"{name} at s"] = float(at)
+    return v
+
+
+# The source tree's top directories, for the call-chain view: where a
+# function of a fault path lives (colours no page state has).
+LAYER = {"arch/": "#d9d9d9", "mm/": "#bcbddc", "include/": "#efedf5", "fs/": "#e7cb94"}
+_INDENT = 0.045         # of the axes' width, per call level
+
+
+def _build_call_chain(fig, top):
+    ax = fig.add_subplot()
+    bars = ax.barh(np.arange(top), np.zeros(top), left=np.zeros(top), height=0.82,
+                   color=LINE["functions"], edgecolor="#636363", linewidth=0.6)
+    names = [ax.text(0, i, "", va="center", ha="left") for i in range(top)]
+    files = [ax.text(0.99, i, "", va="center", ha="right", color="#525252",
+                     fontsize=FONT_SIZE - 1) for i in range(top)]
+    ax.set_xlim(0, 1)
+    ax.set_axis_off()
+    return {"ax": ax, "bars": bars, "names": names, "files": files}
+
+
+def _layer(file):
+    return next((k for k in LAYER if file.startswith(k)), None)
+
+
+def call_chain_view(path, depths=None, files=None, title="the call chain, outermost first",
+                    top=12):
+    """A fault path drawn as the call chain it is: one row per function, outermost
+    at the top, each indented under the function that calls it.
+
+    path: kernel function names, outermost first (a trace event's path);
+    depths: each function's call depth (0 for the outermost; default: each
+    calls the next); files: each function's source file, which colours the
+    row by its top directory (arch/, mm/, fs/, include/; the legend, under
+    the rows, names them). numbers: "calls", then one line per row, indented
+    by depth, with the file.
+    """
+    path = list(path)
+    n = len(path)
+    depths = list(range(n)) if depths is None else [int(d) for d in depths]
+    files = [""] * n if files is None else list(files)
+    if n > top:
+        raise error(EINVAL, f"a chain of {n} functions does not fit {top} rows; pass top={n}")
+    if len(depths) != n or len(files) != n:
+        raise error(EINVAL, f"{n} functions, {len(depths)} depths and {len(files)} files: "
+                            "give one of each per function")
+    if n and (depths[0] != 0 or any(not 0 < d <= p + 1 for p, d in zip(depths, depths[1:]))):
+        raise error(EINVAL, f"depths {depths}: the first must be 0 and each later one from 1 "
+                            "to one more than the one before it")
+    height = 0.27 * max(n, 1) + 1.0
+    with _drawing("call_chain_view", (top,), height, _build_call_chain) as v:
+        ax = v.parts["ax"]
+        v.figure.subplots_adjust(left=0.02, right=0.98, top=1 - 0.38 / height,
+                                 bottom=0.5 / height)
+        for i, (bar, name, where) in enumerate(zip(v.parts["bars"], v.parts["names"],
+                                                   v.parts["files"])):
+            shown = i < n
+            for artist in (bar, name, where):
+                artist.set_visible(shown)
+            if not shown:
+                continue
+            left = depths[i] * _INDENT
+            bar.set_x(left)
+            bar.set_width(1 - left)
+            bar.set_facecolor(LAYER.get(_layer(files[i]), LINE["functions"]))
+            name.set_position((left + 0.008, i))
+            name.set_text(path[i])
+            where.set_text(files[i])
+        ax.set_ylim(max(n, 1) - 0.5, -0.5)
+        ax.set_title(title)
+        layers = [k for k in LAYER if any(_layer(f) == k for f in files)]
+        if layers:
+            ax.legend(handles=[Patch(facecolor=LAYER[k], edgecolor="#636363", label=k)
+                               for k in layers],
+                      loc="upper center", bbox_to_anchor=(0.5, 0), ncol=len(layers))
+        elif ax.get_legend() is not None:
+            ax.get_legend().remove()
+    v.numbers = {"calls": n}
+    for i, (fn, d, f) in enumerate(zip(path, depths, files), 1):
+        v.numbers[str(i)] = "  " * d + fn + (f"  ({f})" if f else "")
+    return v
+
+
 def _build_block_layout(fig, n):
     fig.subplots_adjust(left=0.09, right=0.86, top=0.78, bottom=0.16, wspace=0.35)
     axes = fig.subplots(1, n, squeeze=False)[0]

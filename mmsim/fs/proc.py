@@ -86,6 +86,28 @@ def task_mem(m, proc):
     return out
 
 
+def task_rss(proc):
+    """Return a task's resident memory in kB and its major faults, for a timeline sample.
+
+    rss_kb and anon_kb are VmRSS and RssAnon of /proc/PID/status
+    (task_mem); locked_kb is the resident pages of its VM_LOCKED vmas, the
+    sum of smaps' Locked lines (show_smap) when no page is shared with
+    another process (Locked counts Pss); majflt is maj_flt of
+    /proc/PID/stat. Counted from the PTEs alone: no mapcount is looked up.
+    """
+    rss = anon = locked = 0
+    for vma in proc.mm.vmas:
+        pte = vma.pte
+        resident = (pte & (PTE_PRESENT | PTE_ZERO)) == PTE_PRESENT
+        n = int(np.count_nonzero(resident))
+        rss += n
+        anon += int(np.count_nonzero(resident & ((pte & PTE_ANON) != 0)))
+        if vma.flags & VM_LOCKED:
+            locked += n
+    return {"rss_kb": rss * KB, "anon_kb": anon * KB, "locked_kb": locked * KB,
+            "majflt": proc.majflt}
+
+
 def meminfo(m):
     """Return /proc/meminfo in kB (fs/proc/meminfo.c), recounted from page state."""
     mlocked = m.anon.nr_mlocked()

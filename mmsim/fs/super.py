@@ -11,8 +11,8 @@ import numpy as np
 
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
-from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
-                     PG_MKWRITE)
+from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
+                     MKWRITE_RESERVE, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import truncate_pagecache, truncate_pagecache_range, zero_page_tail
 from ..mm.pagevec import count, first_last, head, subset
@@ -232,6 +232,9 @@ class SuperBlock:
                     self._reserve(inode, take)
                 else:
                     self._allocate(inode, take)
+                    # the kernel reads the page before ->page_mkwrite allocates; a
+                    # block allocated now holds nothing until written (buffer_new)
+                    inode.bstate[take] |= B_NEW
         if ok:
             inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
@@ -289,18 +292,20 @@ class SuperBlock:
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
+        inode.bstate[pgs] &= ~np.uint8(B_NEW)
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         return done
 
     def readpages(self, inode, pgs):
         """Read uncached pages pgs now (->readpages: mpage_readpages).
 
-        Holes and unwritten blocks read as zeros without I/O. Return
+        Holes, unwritten blocks and blocks allocated but never written
+        (buffer_new) read as zeros without I/O. Return
         (stamps or None if all zeros, pages read from disk, completion time).
         """
         m = self.machine
         blocks = inode.block[pgs]
-        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & B_UNWRITTEN) == 0)
+        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & (B_UNWRITTEN | B_NEW)) == 0)
         nread = int(np.count_nonzero(on_disk))
         if not nread:
             return None, 0, m.now
@@ -336,8 +341,12 @@ class SuperBlock:
         inode.bstate[sl] = 0
         inode.allocated_at[sl] = np.nan
 
-    def fallocate(self, inode, mode, offset, length):
-        """Preallocate (unwritten extents) or punch a hole (ext4_fallocate, xfs_file_fallocate)."""
+    def fallocate(self, proc, inode, mode, offset, length):
+        """Preallocate or punch a hole for proc (ext4_fallocate, xfs_file_fallocate).
+
+        The mode checks of fs/open.c do_fallocate and of the filesystem's
+        ->fallocate, then punch_hole or preallocate.
+        """
         if offset < 0 or length <= 0:
             raise error(EINVAL, "fallocate: offset < 0 or length <= 0")
         if not self.kernel.has_punch_hole:
@@ -355,20 +364,31 @@ class SuperBlock:
         end = offset + length
         if end > MAX_FILE_SIZE:
             raise error(EFBIG, f"{inode.name}: {end} bytes")
-        first, last = offset // PAGE_SIZE, -(-end // PAGE_SIZE)
         if mode & FALLOC_FL_PUNCH_HOLE:
             if not mode & FALLOC_FL_KEEP_SIZE:
                 raise error(EOPNOTSUPP, "PUNCH_HOLE needs KEEP_SIZE")
-            last = min(last, inode.npages)
             # only whole pages are punched; partial ones are zeroed in place
             pfirst, plast = -(-offset // PAGE_SIZE), min(end // PAGE_SIZE, inode.npages)
             truncate_pagecache_range(self.machine, inode, offset, min(end, inode.size))
             if pfirst < plast:
                 self._release(inode, pfirst, plast)
             return
+        self.preallocate(proc, inode, mode, offset, end)
+
+    def _holes(self, inode, offset, end):
+        """The pages of bytes [offset, end) with neither a block nor a reservation."""
+        first, last = offset // PAGE_SIZE, -(-end // PAGE_SIZE)
         inode.resize(last)
         pg = np.arange(first, last)
-        holes = pg[(inode.block[pg] == HOLE) & ((inode.bstate[pg] & B_DELAY) == 0)]
+        return pg[(inode.block[pg] == HOLE) & ((inode.bstate[pg] & B_DELAY) == 0)]
+
+    def preallocate(self, proc, inode, mode, offset, end):
+        """Preallocate bytes [offset, end) as unwritten extents (ext4_fallocate, xfs).
+
+        All or nothing: ENOSPC before anything is allocated when the holes
+        outnumber the free blocks. The size grows to end unless KEEP_SIZE.
+        """
+        holes = self._holes(inode, offset, end)
         if len(holes) > self.free_blocks():
             raise error(ENOSPC, f"fallocate of {len(holes)} blocks, "
                         f"{self.free_blocks()} free")

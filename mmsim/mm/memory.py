@@ -34,7 +34,7 @@ from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
                      PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
 from ..kernels import fname
 from ..fs.fs_writeback import mark_inode_dirty
-from .page_alloc import alloc_pages
+from .page_alloc import alloc_pages, nr_free_pages
 from .pagevec import NONE, as_index, count, nth, shift, subset, where
 from .rmap import anon_vma_prepare
 
@@ -270,7 +270,10 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
     flusher writes back, a task that dirties pages is throttled every
     ratelimit pages (balance_dirty_pages), reads queue behind writes. So a
     range that may dirty or read pages goes in batches, with the clock run
-    between them; any other range goes in one step. via names the
+    between them; any other range goes in one step, unless it needs more
+    pages than are free: the kernel allocates page by page, so reclaim and
+    the OOM killer (oom_badness) see the faulting task's RSS grow, and such
+    a range goes in batches once free memory is used up. via names the
     get_user_pages() caller, which walks every page (follow_page) and pays
     no trap.
     """
@@ -290,7 +293,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None):
         elif reads:
             step = BATCH
         else:
-            step = hi - i
+            step = min(hi - i, max(BATCH, nr_free_pages(m)))
         t0 = m.now
         res = handle_mm_fault(m, proc, vma, i, min(hi, i + step), write, via)
         if via is not None:

@@ -11,6 +11,7 @@ parameters returning plain data:
 * cow: chapter 02 (copy-on-write and do_wp_page);
 * mlock: chapter 03 (mlock and the patch);
 * writeback: chapter 04 (dirty pages and writeback);
+* mkwrite: chapter 05 (what ->page_mkwrite does at the first store);
 * layout: chapter 07 (sparse-file layout).
 
 Everything here calls the public Process and Machine API (DESIGN.md

@@ -36,3 +36,13 @@ def test_the_scaling_exponent_is_the_slope_of_log_time_on_log_pages():
     pages = [2**18, 2**19, 2**20]
     assert abs(bench_engine.exponent(pages, [1e-7 * n for n in pages]) - 1) < 1e-9
     assert abs(bench_engine.exponent(pages, [1e-12 * n * n for n in pages]) - 2) < 1e-9
+
+
+def test_the_chapter_apps_are_built_from_the_notebooks_cells():
+    """bench_widgets measures the apps as the chapters build them, not copies."""
+    import widgets
+    from benchmarks.chapter_apps import APPS, MOVED
+    assert len(APPS) == len(MOVED) >= 4
+    for build in APPS.values():
+        app, control = build()
+        assert isinstance(app, widgets.App) and control in app.controls

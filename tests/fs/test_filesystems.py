@@ -14,7 +14,7 @@ import signal
 import pytest
 
 import mmsim
-from mmsim import (FALLOC_FL_KEEP_SIZE, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PAGE_SIZE,
+from mmsim import (FALLOC_FL_KEEP_SIZE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MS_SYNC, MiB, PAGE_SIZE,
                    PROT_READ, PROT_WRITE, RLIM_INFINITY)
 
 PAGE = PAGE_SIZE
@@ -254,7 +254,7 @@ def test_fallocate_bad_arguments(m, p):
 
 # -- truncate ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "gfs2"])
 def test_ftruncate_shrink_drops_pages_and_blocks(make_machine, fs, sparse_map):
     m, p = small_fs(make_machine, fs, nblocks=256)
     fd, a = sparse_map(p, "/data/f", 8 * PAGE)
@@ -386,7 +386,7 @@ def test_xfs_silent_data_loss_without_page_mkwrite(make_machine, options, surviv
         assert got == (bytes(13), bytes(4))
 
 
-@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs", "gfs2"])
 def test_data_survives_writeback_and_drop_caches(make_machine, fs, sparse_map):
     m, p = small_fs(make_machine, fs, nblocks=256)
     fd, a = sparse_map(p, "/data/f", 8 * PAGE)
@@ -436,6 +436,29 @@ def test_no_punch_hole_on_ext4_before_3_0(version):
         assert e.errno == errno.EOPNOTSUPP
     assert m.stat("/data/f").st_blocks == 4 * SECTORS
     assert p.read(a + PAGE, 4) == b"AAAA"
+
+
+@pytest.mark.parametrize("fs,options", [("ext4", "nodelalloc"), ("gfs2", "")])
+def test_a_block_page_mkwrite_allocates_is_not_read_back(kernel, fs, options):
+    """__do_fault reads the page before ->page_mkwrite allocates its block, so a
+    write fault into a hole never reads the new block (and its stale contents)
+    from the disk: buffer_new, zero-filled (2.6.37 mlock and MAP_POPULATE take it)."""
+    m = mmsim.Machine(kernel=kernel)
+    m.mkfs("/data", fs=fs, size=64 * MiB, options=options)
+    p = m.spawn(memlock=UNLIMITED)
+    stale = p.open("/data/stale", os.O_RDWR | os.O_CREAT)
+    p.pwrite(stale, b"\xee" * (64 * PAGE), 0)
+    p.fsync(stale)
+    p.close(stale)
+    m.mounts["/data"].truncate(m.mounts["/data"].lookup("stale"), 0)   # blocks free, contents stay
+    m.drop_caches()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 64 * PAGE)
+    a = p.mmap(0, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+    p.touch(a, 64 * PAGE, write=True)
+    assert m.mounts["/data"].disk.counters["read_bytes"] == 0
+    assert p.getrusage().ru_majflt == 0
+    assert p.read(a, 64 * PAGE) == (bytes([0x5A]) + bytes(PAGE - 1)) * 64   # no 0xee
 
 
 # -- when each block was allocated (Machine.layout) ---------------------------------------

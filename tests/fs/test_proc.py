@@ -333,3 +333,39 @@ def test_pageflags_name_the_kernels_bits(m, p, kernel):
     p.touch(s, 4 * PAGE, write=True)
     f = p.pageflags(s, 4 * PAGE)
     assert (f["file"] & f["writable"] & f["pte_dirty"]).all() and not f["dirty"].any()
+
+
+# -- per-process timeline samples (fs/proc.py task_rss) ------------------------------------
+
+def test_timeline_samples_each_live_process_when_asked(kernel):
+    m = mmsim.Machine(kernel=kernel, ram=256 * 1024 * 1024, profile="2010")
+    p = m.spawn(memlock=(RLIM_INFINITY, RLIM_INFINITY))
+    q = m.spawn()
+    a = p.mmap(0, 16 * PAGE, RW, ANON)
+    p.touch(a, 16 * PAGE, write=True)
+    p.mlock(a, 8 * PAGE)
+    b = q.mmap(0, 4 * PAGE, PROT_READ, ANON)
+    q.touch(b, 4 * PAGE)                              # the zero page: not resident
+    m.record_timeline(0.5, procs=True)
+    m.sleep(1.0)
+    q.kill()
+    m.sleep(0.5)
+    first, last = m.timeline[0], m.timeline[-1]
+    assert first["procs"][p.pid] == {"rss_kb": 16 * KB, "anon_kb": 16 * KB,
+                                     "locked_kb": 8 * KB, "majflt": 0}
+    assert first["procs"][q.pid]["rss_kb"] == 0
+    assert set(last["procs"]) == {p.pid}              # a killed process is no longer sampled
+    info = m.meminfo()
+    assert (last["free_kb"], last["cached_kb"], last["anon_kb"]) == (
+        info["MemFree"], info["Cached"], info["AnonPages"])
+    sm = p.smaps(a)
+    if kernel != "2.6.37":
+        assert sum(v.get("Locked", 0) for v in p.smaps()) == last["procs"][p.pid]["locked_kb"]
+    assert p.status()["VmRSS"] == last["procs"][p.pid]["rss_kb"] and sm["Rss"] == 8 * KB
+
+
+def test_timeline_has_no_process_samples_unless_asked():
+    m = mmsim.Machine()
+    m.spawn()
+    m.record_timeline(1.0)
+    assert "procs" not in m.timeline[0] and "free_kb" in m.timeline[0]

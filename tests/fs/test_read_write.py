@@ -137,7 +137,7 @@ def test_killed_process_esrch(rw):
 
 # -- data through the page cache and the disk ------------------------------------------------------
 
-@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext3", "ext4", "xfs", "btrfs", "gfs2"])
 def test_pwrite_reads_back_through_pread_mapping_and_disk(make_machine, fs):
     m = make_machine(fs=fs)
     p = m.spawn(memlock=UNLIMITED)
@@ -275,7 +275,7 @@ def test_pwrite_is_throttled_by_the_dirty_limit(kernel):
 # -- ENOSPC: ->write_begin fails at once, a mapped store may not ------------------------------------
 
 FULL_FS = [("ext2", ""), ("ext3", ""), ("ext4", ""), ("ext4", "nodelalloc"), ("xfs", ""),
-           ("btrfs", "")]
+           ("btrfs", ""), ("gfs2", "")]
 
 
 @pytest.mark.parametrize("fs,options", FULL_FS)
@@ -296,7 +296,7 @@ def test_pwrite_short_then_enospc_on_a_full_filesystem(make_machine, fs, options
 
 
 @pytest.mark.parametrize("fs,cow", [("ext2", False), ("ext4", False), ("xfs", False),
-                                    ("btrfs", True)])
+                                    ("btrfs", True), ("gfs2", False)])
 def test_overwrite_on_a_full_filesystem_needs_space_only_when_cow(make_machine, fs, cow):
     m = make_machine(fs=fs, size=32 * PAGE)
     p = m.spawn()

@@ -39,7 +39,7 @@ def stamp(m, gran=1):
     return ns - ns % gran
 
 
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs", "gfs2"])
 def test_mmap_store_moves_mtime_at_the_first_write_fault_only(make_machine, fs, sparse_map):
     """generic/080: mtime after a store + msync; no second update for a store
     to a page still writable; a new one once msync has cleaned the page."""

@@ -102,3 +102,36 @@ def test_reclaim_waits_for_writeback_instead_of_killing(kernel):
     assert m.oom_kills == []
     assert m.meminfo()["AnonPages"] == 150 * 1024
     assert t0 < m.now and m.now >= min(done, t0 + 0.5)    # it waited for the disk
+
+
+def test_the_oom_killer_sees_the_faulting_task_grow(kernel):
+    """The kernel allocates page by page, so a task whose own mlock runs the machine
+    out of memory has the largest RSS by then: it is killed, not the bystander."""
+    m = machine(kernel)
+    b = m.spawn()
+    heap = b.mmap(0, 80 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    b.touch(heap, 80 * MiB, write=True)
+    a = m.spawn(memlock=UNLIMITED)
+    y = a.mmap(0, 200 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    with pytest.raises(mmsim.Signal) as e:
+        a.mlock(y, 200 * MiB)
+    assert e.value.signo == signal.SIGKILL
+    (t, pid, rss_kb), = m.oom_kills
+    assert pid == a.pid and rss_kb > 80 * 1024          # it had outgrown b
+    assert b.alive and b.status()["VmRSS"] == 80 * 1024
+
+
+def test_the_oom_killer_takes_the_bystander_when_lockers_are_small(kernel):
+    """Several processes of 60 MiB each: the 80 MiB bystander is the largest, and dies."""
+    m = machine(kernel)
+    b = m.spawn()
+    heap = b.mmap(0, 80 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    b.touch(heap, 80 * MiB, write=True)
+    lockers = []
+    for _ in range(3):
+        a = m.spawn(memlock=UNLIMITED)
+        y = a.mmap(0, 60 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+        a.mlock(y, 60 * MiB)
+        lockers.append(a)
+    assert [pid for _, pid, _ in m.oom_kills] == [b.pid] and not b.alive
+    assert all(a.alive and a.status()["VmLck"] == 60 * 1024 for a in lockers)

@@ -196,7 +196,7 @@ def _mapped_write_after_2s(fs, kernel, setup_len, map_len, mread):
 @needs_pwrite
 @needs_mtime
 @pytest.mark.parametrize("kernel", RELEASES)
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs", "gfs2"])
 def test_generic_080_mtime(kernel, fs):
     """generic/080: after pwrite 0 4k, fsync and 2 s, mmap + mread + mwrite of
     the 4 KiB changes stat -c %Y (mtime, whole seconds)."""
@@ -207,7 +207,7 @@ def test_generic_080_mtime(kernel, fs):
 @needs_pwrite
 @needs_ctime
 @pytest.mark.parametrize("kernel", RELEASES)
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs", "gfs2"])
 def test_generic_080_ctime(kernel, fs):
     """generic/080: ... and stat -c %Z (ctime)."""
     before, after = _mapped_write_after_2s(fs, kernel, 4096, 4096, True)
@@ -217,7 +217,7 @@ def test_generic_080_ctime(kernel, fs):
 @needs_pwrite
 @needs_mtime
 @needs_ctime
-@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs", "gfs2"])
 def test_generic_215(fs):
     """generic/215 (bugzilla 2645): a 2 MiB file of zeros (dd count=4096), 2 s,
     then mmap 0 4096 + mwrite 0 4096: mtime and ctime both move."""

@@ -117,3 +117,23 @@ def test_app_figures_have_the_book_s_size_and_resolution():
     fig = app.views[0].figure
     assert (fig.get_figwidth(), fig.dpi) == (WIDTH, DPI)
     assert repr(fig) == "<Figure size 800x180 with 1 Axes>"     # as the chapters show theirs
+
+
+def test_the_memlock_app_redraws_who_holds_the_memory():
+    """Chapter 08's app: the presets and a lock size; a finite limit spares B's file."""
+    from mmsim.testbed.memlock import dos_run, dos_summary
+    from widgets import SizeControl, memlock_preset_control, memory_holders_view
+
+    def dos(memlock, lock):
+        return dos_run("2.6.37", memlock, lock, ram=256 * MiB, file_size=128 * MiB, passes=3,
+                       lock_before=2, sample=0.2)
+    app = App(dos, {"memlock": memlock_preset_control(),
+                    "lock": SizeControl("A locks", 192 * MiB, 0, 240 * MiB)},
+              [lambda r: memory_holders_view(r.timeline, r.owners, r.passes,
+                                             {"A locks": r.lock_at}, title=dos_summary(r))]).update()
+    first = app.views[0]
+    assert app.result.locked == 192 * MiB and first.numbers["pass 3 majflt"] > 0
+    app.controls["memlock"].buttons.value = "16 KiB"
+    assert app.result.locked == 16 * 1024 and app.views[0].numbers["pass 3 majflt"] == 0
+    assert app.views[0].figure is first.figure                      # drawn into again
+    assert "A locks 16 KiB" in app.views[0].figure.texts[-1].get_text()

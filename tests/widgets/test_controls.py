@@ -61,3 +61,51 @@ def test_size_control_value_is_observable_once_per_change():
 
 def test_kernel_control_offers_the_three_kernels():
     assert tuple(kernel_control().options) == mmsim.KERNEL_VERSIONS
+
+
+def test_memlock_presets_set_the_value_and_say_whose_limit_it_is():
+    from widgets import memlock_preset_control
+    c = memlock_preset_control()
+    assert c.value == mmsim.RLIM_INFINITY and c.buttons.value == "unlimited"
+    assert "Ubuntu" in c.note.value
+    seen = []
+    c.observe(lambda change: seen.append(change["new"]), names="value")
+    c.buttons.value = "16 KiB"
+    assert c.value == 16 << 10 and c.free.box.value == "16k" and "RHEL" in c.note.value
+    c.buttons.value = "64 KiB"
+    assert c.value == 64 << 10 and "2.6.37" in c.note.value
+    assert seen == [16 << 10, 64 << 10]
+
+
+def test_memlock_presets_take_a_value_of_ones_own_and_refuse_garbage():
+    from widgets import memlock_preset_control
+    c = memlock_preset_control(8 << 20)
+    assert c.buttons.value == "8 MiB"
+    c.free.box.value = "300m"
+    assert c.value == 300 << 20 and c.buttons.value == "other"
+    c.free.box.value = "lots"
+    assert c.value == 300 << 20 and "is not a size" in c.free.message.value
+    c.free.box.value = "5t"
+    assert c.value == 1 << 40 and "outside" in c.free.message.value
+    c.free.box.value = "8m"                      # a typed preset selects its button
+    assert c.buttons.value == "8 MiB" and c.value == 8 << 20
+    c.buttons.value = "other"                    # "other" alone changes nothing
+    assert c.value == 8 << 20 and "type a value" in c.note.value
+
+
+def test_mount_options_control_offers_what_the_filesystems_take():
+    from widgets import mount_options_control
+    from widgets.controls import MOUNT_OPTIONS
+    c = mount_options_control()
+    assert c.value == "" and [v for _, v in c.options] == list(MOUNT_OPTIONS)
+    m = mmsim.Machine(kernel="2.6.38")
+    for option in MOUNT_OPTIONS:               # every option is one some filesystem mounts with
+        assert any(_mounts(m, fs, option) for fs in mmsim.ALL_FILESYSTEMS), option
+
+
+def _mounts(m, fs, option):
+    try:
+        m.mkfs(f"/{fs}{option}", fs=fs, size=1 << 20, options=option)
+    except OSError:
+        return False
+    return True

@@ -34,7 +34,7 @@ def test_catalogue_is_in_chapter_order_with_three_exercises_or_more_per_chapter(
     for key, ex in BOOK.items():
         assert re.fullmatch(r"\d\d\.\d+", key) and key == f"{ex.chapter}.{ex.number}"
         assert ex.title and ex.hint
-    for chapter in ("01", "02", "03", "04"):
+    for chapter in ("01", "02", "03", "04", "05", "07", "08"):
         numbers = [ex.number for ex in BOOK.chapter(chapter)]
         assert len(numbers) >= 3 and numbers == list(range(1, len(numbers) + 1)), chapter
     assert catalog() is BOOK and list(BOOK.values())[0] is BOOK["01.1"]
@@ -179,3 +179,18 @@ def test_widget_check_reveal_and_seed_without_a_browser():
     box.check_button.click()
     assert "right" in box.message.value
     assert box.children[1].children == (box.box, box.check_button, box.reveal_button, box.seed)
+
+
+def test_chapter_08_answers_follow_the_kernels_rules():
+    for s in SEEDS:
+        v = BOOK["08.1"].variant(s)
+        if v.params["kernel"] != "6.18" and v.params["calls"][0][0] == "mlock2":
+            assert v.answer == "ENOSYS"
+        elif v.params["limit_pages"] == 0 and v.params["calls"][0][0] != "mlock2":
+            assert v.answer == "EPERM"
+        hole = BOOK["08.2"].variant(s)
+        if hole.params["calls"][0][0] == "munmap":          # the pages before the hole
+            assert hole.answer == hole.params["calls"][0][1] * 4
+        r = BOOK["08.3"].variant(s)
+        if r.params["limit"] != "unlimited" or r.params["lock"] + r.params["file"] < 1024:
+            assert r.answer == 0.0

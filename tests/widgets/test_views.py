@@ -10,8 +10,8 @@ import mmsim
 from mmsim import GiB, MiB, MAP_SHARED, PROT_READ, PROT_WRITE, scenarios
 from mmsim.fs.proc import kpageflags
 from mmsim.results import PageFlags
-from widgets import (block_layout_view, compare_view, fault_path_view, page_state_map,
-                     timeline_view)
+from widgets import (block_layout_view, call_chain_view, compare_view, fault_path_view,
+                     page_state_map, timeline_view)
 
 PAGE = 4096
 
@@ -129,6 +129,8 @@ def _all_views():
                                  ram=128 * MiB, sample=0.5, flags=True)
     return [page_state_map(r.flags), timeline_view(r.timeline), fault_path_view(r.functions),
             compare_view([r, r], {"dirty MiB": lambda x: x.dirty_kb / 1024}, labels=["a", "b"]),
+            call_chain_view(["do_page_fault", "handle_mm_fault"], files=["arch/x86/mm/fault.c",
+                                                                         "mm/memory.c"]),
             block_layout_view([laid_out("2.6.38")[0].layout("/data/f")])]
 
 
@@ -211,6 +213,99 @@ def test_fault_path_view_resizes_a_reused_figure_to_its_bars():
     bars = [b for b in many.parts["bars"] if b.get_visible()]
     assert [b.get_width() for b in bars] == list(range(10, 0, -1))
     assert [t.get_text() for t in many.figure.axes[0].get_yticklabels()][:2] == ["f9", "f8"]
+
+
+def holders_run(memlock, lock=192 * MiB):
+    from mmsim.testbed.memlock import dos_run
+    return dos_run("2.6.37", memlock, lock, ram=256 * MiB, file_size=128 * MiB, passes=3,
+                   lock_before=2, sample=0.2)
+
+
+def test_memory_holders_view_stacks_what_each_holder_has():
+    from widgets import memory_holders_view
+    r = holders_run(mmsim.RLIM_INFINITY)
+    v = memory_holders_view(r.timeline, r.owners, r.passes, {"A locks": r.lock_at})
+    n = v.numbers
+    assert n["A, locked max MiB"] == n["A, locked last MiB"] == 192.0
+    assert n["B, not locked max MiB"] == 128.0 and n["B, not locked last MiB"] <= 64.0
+    assert n["free last MiB"] == 0.0 and n["A locks at s"] == r.lock_at
+    assert [n[f"pass {i} majflt"] for i in (1, 2)] == [1024, 0] and n["pass 3 majflt"] > 0
+    assert n["pass 3 s"] == r.passes[2]["seconds"] and n["samples"] == len(r.timeline)
+    # the stack adds up to the machine's RAM at every sample
+    ax = v.figure.axes[0]
+    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+    assert abs(top - 256.0) < 1e-6
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["A, locked", "B, not locked", "free"]      # empty layers left out
+    assert [t.get_text() for t in v.parts["texts"]] == ["1024", "0", str(r.passes[2]["majflt"])]
+
+
+def test_memory_holders_view_draws_into_its_figure_again():
+    from widgets import memory_holders_view
+    from widgets.views import reuse
+    big, small = holders_run(mmsim.RLIM_INFINITY), holders_run(64 * 1024)
+    first = memory_holders_view(big.timeline, big.owners, big.passes, {"A locks": big.lock_at})
+    with reuse(first):
+        again = memory_holders_view(small.timeline, small.owners, small.passes,
+                                    {"A locks": small.lock_at}, title="64 KiB")
+    assert again is first and again.numbers["A, locked max MiB"] == 0.0625
+    assert again.parts["bars"][2].get_height() == 0.0
+    assert again.figure.texts[-1].get_text() == "64 KiB"
+
+
+def test_memory_holders_view_needs_per_process_samples():
+    from widgets import memory_holders_view
+    m, p, a = mapped("6.18")
+    m.record_timeline()
+    with pytest.raises(OSError) as e:
+        memory_holders_view(m.timeline, {p.pid: "A"})
+    assert e.value.errno == errno.EINVAL and "procs=True" in str(e.value)
+
+
+def test_call_chain_view_indents_each_function_under_its_caller():
+    path = ("do_page_fault", "handle_mm_fault", "do_wp_page", "ext4_page_mkwrite", "set_page_dirty")
+    files = ("arch/x86/mm/fault.c", "mm/memory.c", "mm/memory.c", "fs/ext4/inode.c",
+             "mm/page-writeback.c")
+    v = call_chain_view(path, [0, 1, 2, 3, 3], files, title="first store")
+    assert v.text().splitlines() == [
+        "calls: 5", "1: do_page_fault  (arch/x86/mm/fault.c)", "2:   handle_mm_fault  (mm/memory.c)",
+        "3:     do_wp_page  (mm/memory.c)", "4:       ext4_page_mkwrite  (fs/ext4/inode.c)",
+        "5:       set_page_dirty  (mm/page-writeback.c)"]
+    bars = [b for b in v.parts["bars"] if b.get_visible()]
+    lefts = [b.get_x() for b in bars]
+    assert lefts[0] == 0 and lefts[1] < lefts[2] < lefts[3] == lefts[4]
+    assert all(abs(b.get_x() + b.get_width() - 1) < 1e-9 for b in bars)   # callees nest in callers
+    from matplotlib.colors import to_rgba
+
+    from widgets.views import LAYER
+    assert bars[3].get_facecolor() == to_rgba(LAYER["fs/"])
+    assert bars[0].get_facecolor() == to_rgba(LAYER["arch/"])
+    legend = [t.get_text() for t in v.figure.axes[0].get_legend().get_texts()]
+    assert legend == ["arch/", "mm/", "fs/"]
+    assert call_chain_view(path).numbers["5"] == "        set_page_dirty"   # default: a strict chain
+
+
+def test_call_chain_view_refuses_what_it_cannot_draw():
+    for args, what in ((((), [1]), "depths"), ((("a", "b"), [0, 2]), "depths"),
+                       ((("a", "b"), [0, 0]), "depths"), ((("a",) * 13,), "rows")):
+        with pytest.raises(OSError) as e:
+            call_chain_view(*args)
+        assert e.value.errno == errno.EINVAL and what in str(e.value)
+    assert call_chain_view(()).numbers == {"calls": 0}
+
+
+def test_call_chain_view_redraws_a_reused_figure_with_another_chain():
+    from widgets.views import reuse
+    long = call_chain_view(["f0", "f1", "f2", "f3", "f4"], files=["mm/a.c"] * 5)
+    height = long.figure.get_figheight()
+    with reuse(long):
+        short = call_chain_view(["g0", "g1"], [0, 1], ["fs/x.c", "fs/x.c"])
+    assert short.figure is long.figure and short.figure.get_figheight() < height
+    assert [b.get_visible() for b in short.parts["bars"][:3]] == [True, True, False]
+    assert [t.get_text() for t in short.figure.axes[0].get_legend().get_texts()] == ["fs/"]
+    with reuse(short):
+        empty = call_chain_view([])
+    assert empty.figure.axes[0].get_legend() is None
 
 
 def laid_out(kernel, fs="ext2", n=64):
