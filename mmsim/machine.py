@@ -174,21 +174,7 @@ class Machine:
 
     def fiemap(self, path):
         """The file's extents in offset order, as FS_IOC_FIEMAP reports them."""
-        inode = lookup_inode(self, path)
-        n = inode.npages
-        block, state = inode.block[:n], inode.bstate[:n]
-        mapped = (block != HOLE) | ((state & B_DELAY) != 0)
-        idx = np.flatnonzero(mapped)
-        if len(idx) == 0:
-            return []
-        unwritten = (state[idx] & B_UNWRITTEN) != 0
-        delalloc = block[idx] == HOLE
-        phys = np.where(delalloc, 0, block[idx])
-        brk = np.flatnonzero((np.diff(idx) != 1) | (np.diff(unwritten) != 0)
-                             | (np.diff(delalloc) != 0)
-                             | ((np.diff(phys) != 1) & ~delalloc[1:])) + 1
-        starts = np.concatenate([[0], brk])
-        ends = np.concatenate([brk, [len(idx)]])
+        idx, phys, unwritten, delalloc, starts, ends = _fiemap_runs(lookup_inode(self, path))
         return [Extent(int(idx[s]) * PAGE_SIZE, int(phys[s]) * PAGE_SIZE,
                        int(e - s) * PAGE_SIZE, bool(unwritten[s]), bool(delalloc[s]))
                 for s, e in zip(starts, ends)]
@@ -199,15 +185,41 @@ class Machine:
         What filefrag shows, plus the simulated seconds a sequential read of
         the whole file from a cold cache costs on its disk (one seek per
         discontiguity, holes cost nothing), without touching the disk's state.
+        Per page of the file, copies: "block", the disk block (-1 for a hole
+        or a delalloc reservation), and "allocated_at", the simulated time
+        the filesystem allocated it (NaN for none), which no kernel records.
         """
         inode = lookup_inode(self, path)
-        blocks = inode.block[:inode.npages]
-        blocks = blocks[blocks >= 0]
+        per_page = inode.block[:inode.npages].astype(np.int64)
+        blocks = per_page[per_page >= 0]
         disk = inode.sb.disk
         seeks = int(np.count_nonzero(np.diff(blocks) != 1)) + (1 if len(blocks) else 0)
-        return {"extents": len(self.fiemap(path)), "blocks": len(blocks), "seeks": seeks,
-                "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth}
+        return {"extents": len(_fiemap_runs(inode)[4]), "blocks": len(blocks), "seeks": seeks,
+                "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth,
+                "block": per_page, "allocated_at": inode.allocated_at[:inode.npages].copy()}
 
     def meminfo(self):
         """/proc/meminfo in kB."""
         return meminfo(self)
+
+
+def _fiemap_runs(inode):
+    """The pages FIEMAP maps and where its extents start and end among them.
+
+    Return (page index, physical block, unwritten, delalloc) per mapped page
+    (allocated or reserved), and the (starts, ends) of the runs that are one
+    extent: contiguous in the file and on disk, of one kind.
+    """
+    n = inode.npages
+    block, state = inode.block[:n], inode.bstate[:n]
+    idx = np.flatnonzero((block != HOLE) | ((state & B_DELAY) != 0))
+    unwritten = (state[idx] & B_UNWRITTEN) != 0
+    delalloc = block[idx] == HOLE
+    phys = np.where(delalloc, 0, block[idx])
+    if len(idx) == 0:
+        return idx, phys, unwritten, delalloc, idx, idx
+    brk = np.flatnonzero((np.diff(idx) != 1) | (np.diff(unwritten) != 0)
+                         | (np.diff(delalloc) != 0)
+                         | ((np.diff(phys) != 1) & ~delalloc[1:])) + 1
+    return (idx, phys, unwritten, delalloc, np.concatenate([[0], brk]),
+            np.concatenate([brk, [len(idx)]]))

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_rgb
+from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
+from mmsim import PAGE_SIZE
 from mmsim.errors import EINVAL, error
 from mmsim.testbed.enospc import OUTCOMES
 
@@ -52,6 +53,8 @@ _RGB = np.array([to_rgb(c) for c in COLOUR.values()])
 LINE = {"dirty limit": "#252525", "background limit": "#969696", "free blocks": "#636363",
         "disk read": "#6a51a3", "disk write": "#8c6d31", "functions": "#807dba"}
 SERIES = ("#6a51a3", "#9e9ac8", "#cbc9e2", "#636363", "#bdbdbd")
+# Simulated time as a colour (a block's allocation time): early dark, late light.
+TIME_CMAP = "viridis"
 
 
 @dataclass
@@ -631,4 +634,70 @@ def outcome_grid(runs, rows, columns, title="how the stores end"):
                  **{f"{r} | {' '.join(c.split())}": (
                      f"{runs[r, c].word}, {runs[r, c].seconds:.3f} s, {runs[r, c].stored} "
                      f"stored, read back {runs[r, c].read_back}") for r in rows for c in columns}}
+    return v
+
+
+def _build_block_layout(fig, n):
+    fig.subplots_adjust(left=0.09, right=0.86, top=0.78, bottom=0.16, wspace=0.35)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    points = [ax.scatter(np.zeros(0), np.zeros(0), c=np.zeros(0), s=3, marker="s",
+                         linewidths=0, cmap=TIME_CMAP, norm=Normalize(0.0, 1.0)) for ax in axes]
+    for ax in axes:
+        ax.set_xlabel("file offset (MiB)")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    axes[0].set_ylabel("disk position (MiB)")
+    cax = fig.add_axes((0.89, 0.16, 0.015, 0.62))       # the colour bar, right of the data
+    bar = fig.colorbar(points[0], cax=cax)
+    bar.set_label("allocated at (simulated s)")
+    return {"axes": axes, "points": points, "bar": bar, "title": fig.suptitle("")}
+
+
+def block_layout_view(layouts, labels=None, notes=None, title="the file's blocks on the disk"):
+    """Each allocated page of a file: its offset in the file against its block's
+    position on the disk, coloured by when the block was allocated; a panel per file.
+
+    layouts: dicts as Machine.layout returns them ("block" and
+    "allocated_at" per page; holes and delalloc reservations are not
+    drawn); labels name the panels (and their numbers), notes add a second
+    line under each label; one colour scale for all panels. A file laid out
+    in order is one diagonal line; each break in it is a seek for a
+    sequential read. numbers, per panel: blocks, seeks (discontiguities
+    plus the first), the distinct allocation times, the first and the last.
+    """
+    layouts = list(layouts)
+    labels = list(labels or [str(i) for i in range(len(layouts))])
+    notes = list(notes or [""] * len(layouts))
+    if not layouts or not len(labels) == len(notes) == len(layouts):
+        raise error(EINVAL, f"need one label and note per layout: {len(labels)} and "
+                            f"{len(notes)} for {len(layouts)}")
+    mib = PAGE_SIZE / 2**20
+    drawn = []
+    for lay in layouts:
+        block = np.asarray(lay["block"])
+        pages = np.flatnonzero(block >= 0)
+        drawn.append((pages, block[pages], np.asarray(lay["allocated_at"])[pages]))
+    times = np.concatenate([t for _, _, t in drawn])
+    lo, hi = (float(times.min()), float(times.max())) if len(times) else (0.0, 0.0)
+    with _drawing("block_layout_view", (len(layouts),), 3.0, _build_block_layout) as v:
+        parts = v.parts
+        norm = Normalize(*_span(lo, hi))         # one scale for every panel, set at once
+        for ax, sc, label, note, (pages, blocks, at), lay in zip(
+                parts["axes"], parts["points"], labels, notes, drawn, layouts):
+            sc.norm = norm
+            sc.set_offsets(np.column_stack([pages * mib, blocks * mib]))
+            sc.set_array(at)
+            ax.set_xlim(0, max(len(lay["block"]), 1) * mib)
+            ax.set_ylim(*_span(float(blocks.min()) * mib, float(blocks.max() + 1) * mib)
+                        if len(blocks) else (0, 1))
+            ax.set_title(f"{label}\n{note}" if note else label, fontsize=FONT_SIZE)
+        parts["bar"].update_normal(parts["points"][0])
+        parts["title"].set_text(title)
+    v.numbers = {}
+    for label, (pages, blocks, at) in zip(labels, drawn):
+        seeks = int(np.count_nonzero(np.diff(blocks) != 1)) + (1 if len(blocks) else 0)
+        v.numbers.update({f"blocks [{label}]": len(blocks), f"seeks [{label}]": seeks,
+                          f"allocation times [{label}]": len(np.unique(at)),
+                          f"first allocated s [{label}]": float(at.min()) if len(at) else 0.0,
+                          f"last allocated s [{label}]": float(at.max()) if len(at) else 0.0})
     return v

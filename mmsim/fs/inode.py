@@ -3,7 +3,10 @@
 The block map has one entry per page (block size = page size, 4 KiB, a
 simplification): the physical block, or -1 for a hole, and a state: written,
 unwritten (preallocated, reads as zeros until converted) or delayed
-(reserved by delayed allocation, no block chosen yet).
+(reserved by delayed allocation, no block chosen yet). allocated_at keeps,
+per page, the simulated time its block was allocated (NaN for none): no
+kernel keeps this; the simulator records it so a chapter can colour a
+file's blocks by when the filesystem chose them.
 
 Timestamps are integer nanoseconds of simulated time, as the kernel's
 timespec64: i_atime, i_mtime, i_ctime, kept by the methods that stand for
@@ -31,6 +34,7 @@ class Inode:
         self.mapping = AddressSpace(vmstat, shmem=sb.shmem, bdi=sb.bdi)
         self.block = np.full(0, HOLE, np.int32)
         self.bstate = np.zeros(0, np.uint8)
+        self.allocated_at = np.full(0, np.nan)
         self.nblocks = 0          # blocks allocated to the file
         self.nreserved = 0        # delalloc reservations
         self.mmaps = []           # the VMAs that map it (i_mmap)
@@ -55,7 +59,9 @@ class Inode:
             block[:len(self.block)] = self.block
             bstate = np.zeros(cap, np.uint8)
             bstate[:len(self.bstate)] = self.bstate
-            self.block, self.bstate = block, bstate
+            allocated_at = np.full(cap, np.nan)
+            allocated_at[:len(self.allocated_at)] = self.allocated_at
+            self.block, self.bstate, self.allocated_at = block, bstate, allocated_at
 
     def blocks_512(self):
         """Return st_blocks: allocated plus reserved blocks in 512-byte units.

@@ -139,6 +139,7 @@ class SuperBlock:
         """Allocate blocks to the pages of selection pg, run by run near each run's goal.
 
         Return how many leading pages of pg got a block (fewer on ENOSPC).
+        Each block's allocation time (now) goes to inode.allocated_at.
         """
         if isinstance(pg, slice):
             runs = [(pg.start, pg.stop)]
@@ -154,6 +155,7 @@ class SuperBlock:
             blocks = self.balloc.alloc(hi - lo, self._goal_for(inode, lo))
             got = len(blocks)
             inode.block[lo:lo + got] = blocks
+            inode.allocated_at[lo:lo + got] = self.machine.now
             inode.nblocks += got
             done += got
             if got:
@@ -253,6 +255,7 @@ class SuperBlock:
             old = block[pg]
             old = old[old >= 0]
             block[pg] = HOLE
+            inode.allocated_at[pg] = np.nan
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
@@ -336,6 +339,7 @@ class SuperBlock:
         self.reserved -= nres
         inode.block[sl] = HOLE
         inode.bstate[sl] = 0
+        inode.allocated_at[sl] = np.nan
 
     def fallocate(self, proc, inode, mode, offset, length):
         """Preallocate or punch a hole for proc (ext4_fallocate, xfs_file_fallocate).

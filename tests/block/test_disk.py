@@ -32,3 +32,14 @@ def test_requests_queue_behind_each_other():
     second = d.submit("read", np.arange(4, 8), at=1.0)
     assert first == 4.0 and second == 8.0
     assert list(d.data[:4]) == [0, 1, 2, 3]
+
+
+def test_a_permutation_of_a_span_is_not_contiguous():
+    """Pages read in file order can hold every block of a span in another order."""
+    d = Disk(1024, bandwidth=4096.0, seek=1.0)
+    d.submit("write", np.array([0, 2, 1, 3]), at=0.0, stamps=np.array([10, 12, 11, 13], np.uint32))
+    assert list(d.data[:4]) == [10, 11, 12, 13]
+    assert d.counters["write_seeks"] == 3                  # 0 -> 2 -> 1 -> 3
+    d.head = 0
+    done = d.submit("read", np.array([0, 2, 1, 3]), at=0.0)
+    assert d.counters["read_seeks"] == 3 and done == 2 * (3 * 1.0 + 4 * 4096 / 4096.0)

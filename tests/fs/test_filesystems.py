@@ -7,6 +7,7 @@ References: kernel-facts.md section 3; kernel-lookups.md section 9
 """
 
 import errno
+import math
 import os
 import signal
 
@@ -458,3 +459,40 @@ def test_a_block_page_mkwrite_allocates_is_not_read_back(kernel, fs, options):
     assert m.mounts["/data"].disk.counters["read_bytes"] == 0
     assert p.getrusage().ru_majflt == 0
     assert p.read(a, 64 * PAGE) == (bytes([0x5A]) + bytes(PAGE - 1)) * 64   # no 0xee
+
+
+# -- when each block was allocated (Machine.layout) ---------------------------------------
+
+@pytest.mark.parametrize("fs,options", [("ext2", ""), ("ext4", ""), ("ext4", "nodelalloc"),
+                                        ("btrfs", "")])
+def test_layout_records_when_each_block_was_allocated(make_machine, fs, options, sparse_map):
+    m, p = small_fs(make_machine, fs, nblocks=256, options=options)
+    fd, a = sparse_map(p, "/data/f", 8 * PAGE)
+    m.sleep(2.0)
+    p.touch(a + 4 * PAGE, 2 * PAGE, write=True)
+    stored = m.now
+    m.sleep(3.0)
+    p.fsync(fd)
+    lay = m.layout("/data/f")
+    at, block = lay["allocated_at"], lay["block"]
+    assert len(at) == len(block) == 8
+    assert list(block >= 0) == [False] * 4 + [True] * 2 + [False] * 2
+    assert all(math.isnan(t) for t in list(at[:4]) + list(at[6:]))    # no block, no time
+    # ext4 nodelalloc allocates in ->page_mkwrite, the others at writeback (the fsync)
+    expected = stored if options == "nodelalloc" else m.now
+    assert at[4] == at[5] == pytest.approx(expected, abs=1e-3)
+    at[4] = -1.0                                                   # a copy: the file is untouched
+    assert m.layout("/data/f")["allocated_at"][4] != -1.0
+    p.munmap(a, 8 * PAGE)
+    p.ftruncate(fd, 0)
+    p.ftruncate(fd, 8 * PAGE)
+    assert (m.layout("/data/f")["block"] == -1).all()
+    assert all(math.isnan(t) for t in m.layout("/data/f")["allocated_at"])
+
+
+def test_fallocate_allocates_when_it_is_called(make_machine, sparse_map):
+    m, p = small_fs(make_machine, "ext4", nblocks=256)
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    m.sleep(7.0)
+    p.fallocate(fd, 0, 0, 8 * PAGE)
+    assert list(m.layout("/data/f")["allocated_at"]) == [pytest.approx(7.0)] * 8

@@ -10,7 +10,8 @@ import mmsim
 from mmsim import GiB, MiB, MAP_SHARED, PROT_READ, PROT_WRITE, scenarios
 from mmsim.fs.proc import kpageflags
 from mmsim.results import PageFlags
-from widgets import call_chain_view, compare_view, fault_path_view, page_state_map, timeline_view
+from widgets import (block_layout_view, call_chain_view, compare_view, fault_path_view,
+                     page_state_map, timeline_view)
 
 PAGE = 4096
 
@@ -129,7 +130,8 @@ def _all_views():
     return [page_state_map(r.flags), timeline_view(r.timeline), fault_path_view(r.functions),
             compare_view([r, r], {"dirty MiB": lambda x: x.dirty_kb / 1024}, labels=["a", "b"]),
             call_chain_view(["do_page_fault", "handle_mm_fault"], files=["arch/x86/mm/fault.c",
-                                                                         "mm/memory.c"])]
+                                                                         "mm/memory.c"]),
+            block_layout_view([laid_out("2.6.38")[0].layout("/data/f")])]
 
 
 def test_every_view_has_the_book_s_width_and_resolution():
@@ -389,3 +391,60 @@ def test_outcome_grid_of_a_simulated_kernel():
     assert v.numbers["6.18 | ext2"] == "SIGBUS, 0.036 s, 4096 stored, read back all"
     assert v.numbers["6.18 | ext2 ext2_driver"].startswith("lost, ")
     assert v.figure.get_figheight() == pytest.approx(0.62 * 2 + 1.2)
+
+
+def laid_out(kernel, fs="ext2", n=64):
+    """A sparse n-page file on fs, stored to back to front in two halves 40 s apart, fsynced."""
+    m = mmsim.Machine(kernel=kernel)
+    m.mkfs("/data", fs=fs, size=64 * MiB)
+    p = m.spawn()
+    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, n * PAGE)
+    a = p.mmap(0, n * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    p.touch(a + n // 2 * PAGE, n // 2 * PAGE, write=True)
+    m.sleep(40)                                  # kupdate writes (and places) the second half
+    p.touch(a, n // 2 * PAGE, write=True)
+    p.fsync(fd)
+    return m, p
+
+
+def test_block_layout_view_draws_every_block_where_and_when_it_was_allocated():
+    m, _ = laid_out("2.6.38")
+    lay = m.layout("/data/f")
+    v = block_layout_view([lay, lay], ["ext2", "again"], ["two passes", ""])
+    assert v.numbers["blocks [ext2]"] == 64
+    assert v.numbers["seeks [ext2]"] == lay["seeks"] == 2       # second half first on the disk
+    assert v.numbers["allocation times [ext2]"] == 2
+    assert v.numbers["first allocated s [ext2]"] == pytest.approx(30.0)   # kupdate's expiry
+    assert v.numbers["last allocated s [ext2]"] == pytest.approx(m.now, abs=1e-3)
+    ax = v.figure.axes[0]
+    xy = ax.collections[0].get_offsets()
+    assert len(xy) == 64 and xy[0][0] == 0 and xy[0][1] == pytest.approx(32 * PAGE / MiB)
+    assert ax.get_title() == "ext2\ntwo passes" and v.figure.axes[1].get_title() == "again"
+    colours = ax.collections[0].get_array()
+    assert colours[0] > colours[-1]                               # the first half came later
+    assert "seeks [again]: 2" in v.text()
+    assert v.figure.axes[-1].get_ylabel() == "allocated at (simulated s)"   # the colour bar
+    v.figure.canvas.draw()
+    assert v.figure.axes[-1].get_ylim() == pytest.approx((30.0, m.now), abs=1e-3)
+    with pytest.raises(OSError) as e:
+        block_layout_view([lay], ["a", "b"])
+    assert e.value.errno == errno.EINVAL
+
+
+def test_block_layout_view_skips_holes_and_reuses_its_figure():
+    from widgets.views import reuse
+    m, p, a = mapped("2.6.38")
+    p.touch(a, 4 * PAGE, write=True)
+    p.msync(a, 4 * PAGE, mmsim.MS_SYNC)
+    sparse = block_layout_view([m.layout("/data/f")], ["four pages"])
+    assert sparse.numbers["blocks [four pages]"] == 4            # 252 holes drawn as nothing
+    assert sparse.figure.axes[0].get_xlim() == (0.0, 256 * PAGE / MiB)
+    m2, _ = laid_out("2.6.37")
+    with reuse(sparse):
+        again = block_layout_view([m2.layout("/data/f")], ["2.6.37"])
+    assert again.figure is sparse.figure and again.numbers["blocks [2.6.37]"] == 64
+    assert len(again.figure.axes[0].collections[0].get_offsets()) == 64
+    with reuse(again):                                  # two panels: a figure of its own
+        two = block_layout_view([m2.layout("/data/f")] * 2, ["a", "b"])
+    assert two.figure is not again.figure
