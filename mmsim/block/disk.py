@@ -40,8 +40,9 @@ class Disk:
         if n == 0:
             return at
         first, last = int(blocks[0]), int(blocks[-1])
-        contiguous = last - first + 1 == n
-        breaks = 0 if contiguous else int(np.count_nonzero(np.diff(blocks) != 1))
+        # the blocks of [first, last] in another order are no run: look at every step
+        breaks = int(np.count_nonzero(np.diff(blocks) != 1))
+        contiguous = breaks == 0
         seeks = breaks + (1 if first != self.head else 0)
         self.head = last + 1
         seconds = seeks * self.seek + n * PAGE_SIZE / self.bandwidth
