@@ -11,10 +11,11 @@ import numpy as np
 
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
-from ..flags import (B_DELAY, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
-                     PG_MKWRITE)
+from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
+                     MKWRITE_RESERVE, PG_MKWRITE)
 from ..block.disk import Disk
-from ..mm.truncate import truncate_pagecache, truncate_pagecache_range, zero_page_tail
+from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
+                           zero_page_tail)
 from ..mm.pagevec import count, first_last, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
@@ -214,6 +215,9 @@ class SuperBlock:
         page that has neither (every unreserved page on a copy-on-write
         filesystem), in order, until free space runs out. The pages that
         succeeded get PG_MKWRITE: their buffers are ready for writeback.
+        A block allocated here is new (BH_New): the page is zeroed where the
+        write does not cover it (__block_write_begin), never read from the
+        stale block, until writeback writes it.
         """
         ok = count(pg)
         if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
@@ -229,7 +233,7 @@ class SuperBlock:
                 if kind == MKWRITE_RESERVE:
                     self._reserve(inode, take)
                 else:
-                    self._allocate(inode, take)
+                    inode.bstate[head(take, self._allocate(inode, take))] |= B_NEW
         if ok:
             inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
@@ -279,7 +283,8 @@ class SuperBlock:
         block_write_full_page -> submit_bio). The page that straddles i_size
         is zeroed past it first, in the page cache too (block_write_full_page,
         iomap_writepage_handle_eof). Unwritten extents in convert become
-        written (end_io's unwritten conversion, done here at submission).
+        written (end_io's unwritten conversion, done here at submission),
+        new blocks (B_NEW) hold their page's data from now on.
         """
         first, last = first_last(pgs) if count(pgs) else (0, 0)
         eof = inode.size // PAGE_SIZE
@@ -287,17 +292,19 @@ class SuperBlock:
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
+        inode.bstate[pgs] &= ~np.uint8(B_NEW)
         return done
 
     def readpages(self, inode, pgs):
         """Read uncached pages pgs now (->readpages: mpage_readpages).
 
-        Holes and unwritten blocks read as zeros without I/O. Return
-        (stamps or None if all zeros, pages read from disk, completion time).
+        Holes, unwritten blocks and new blocks not written yet read as
+        zeros without I/O. Return (stamps or None if all zeros, pages read
+        from disk, completion time).
         """
         m = self.machine
         blocks = inode.block[pgs]
-        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & B_UNWRITTEN) == 0)
+        on_disk = (blocks != HOLE) & ((inode.bstate[pgs] & (B_UNWRITTEN | B_NEW)) == 0)
         nread = int(np.count_nonzero(on_disk))
         if not nread:
             return None, 0, m.now
@@ -315,6 +322,7 @@ class SuperBlock:
         npages = -(-size // PAGE_SIZE)
         inode.resize(npages)
         if size < inode.size:
+            block_truncate_page(self.machine, inode, size)
             truncate_pagecache(self.machine, inode, size)
             self._release(inode, npages, len(inode.block))
         inode.size = size
