@@ -186,6 +186,7 @@ MODERN_NAMES = {
     "sys_pwrite64": "ksys_pwrite64",
     "do_generic_file_read": "filemap_read",
     "madvise_dontneed": "madvise_dontneed_single_vma",
+    "shrink_page_list": "shrink_folio_list",
 }
 
 

@@ -12,11 +12,12 @@ import numpy as np
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
 from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
-                     MKWRITE_RESERVE, PG_MKWRITE)
+                     MKWRITE_RESERVE, PG_ERROR, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
-from ..mm.pagevec import count, first_last, head, subset
+from ..losses import record_loss
+from ..mm.pagevec import as_index, count, first_last, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -71,6 +72,13 @@ class SuperBlock:
     def mkwrite_name(self):
         """Return the name of this filesystem's ->page_mkwrite on this kernel."""
         return self.mkwrite_fn[1 if self.kernel.modern_names else 0]
+
+    # ->writepage on 2.6.37, ->writepages today (for m.lost)
+    writepage_fn = ("block_write_full_page", "block_write_full_folio")
+
+    def writepage_name(self):
+        """Return the name of the function that writes this filesystem's pages on this kernel."""
+        return self.writepage_fn[1 if self.kernel.modern_names else 0]
 
     @property
     def page_mkwrite(self):
@@ -285,6 +293,11 @@ class SuperBlock:
         iomap_writepage_handle_eof). Unwritten extents in convert become
         written (end_io's unwritten conversion, done here at submission),
         new blocks (B_NEW) hold their page's data from now on.
+        A page written into an extent that stays unwritten (XFS without
+        ->page_mkwrite) reads back as zeros: its data is counted lost in
+        m.lost under this filesystem's ->writepage (writepage_name). The
+        pages written lose PG_error: their data is on disk again
+        (simplified: the kernel's PG_error stayed set, and 6.x has none).
         """
         first, last = first_last(pgs) if count(pgs) else (0, 0)
         eof = inode.size // PAGE_SIZE
@@ -293,6 +306,11 @@ class SuperBlock:
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         inode.bstate[pgs] &= ~np.uint8(B_NEW)
+        inode.mapping.flags[pgs] &= ~np.uint8(PG_ERROR)
+        if self.unwritten_needs_mkwrite:
+            idx = as_index(pgs)
+            record_loss(self.machine, self.writepage_name(), inode,
+                        idx[(inode.bstate[idx] & B_UNWRITTEN) != 0])
         return done
 
     def readpages(self, inode, pgs):
