@@ -19,10 +19,11 @@ too, but the data past the new size is meant to go: it is not counted.
 How the application hears of it, as the kernel reports it: a failed
 writeback records the error on the file (AS_ENOSPC in 2.6.37, the errseq
 wb_err since 4.13), and the next fsync or msync(MS_SYNC) of the file fails
-with it once, whatever range msync names; the call after that succeeds.
-The report does not keep the data: the failed pages stay clean in RAM and
-are lost, and counted here, when they leave the cache. XFS's unwritten
-extent loss is reported nowhere.
+with it once, whatever range msync names; the calls after it succeed until
+writeback fails again. On 2.6.37 a sync(2) in between consumes the error
+unreported (fs/sync.py). The report does not keep the data: the failed
+pages stay clean in RAM and are lost, and counted here, when they leave the
+cache. XFS's unwritten-extent loss is reported nowhere.
 """
 
 
