@@ -27,17 +27,12 @@ cache. XFS's unwritten-extent loss is reported nowhere.
 """
 
 
-def file_path(inode):
-    """The path of an inode, as the tests open it: mount point / name."""
-    return f"{inode.sb.mountpoint}/{inode.name}"
-
-
 def record_loss(m, function, inode, idx):
     """Count pages idx (an index array) of inode as lost by kernel function function."""
     n = len(idx)
     if not n:
         return
     m.lost[function] += n
-    path = file_path(inode)
+    path = f"{inode.sb.mountpoint}/{inode.name}"
     for i in idx.tolist():
         m.lost_pages[(path, i)] += 1
