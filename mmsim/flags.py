@@ -46,7 +46,7 @@ PG_REFERENCED = 0x20
 HOLE = -1
 B_UNWRITTEN = 0x1   # extent allocated but flagged unwritten
 B_DELAY = 0x2       # delalloc reservation, no block yet
-B_NEW = 0x4         # allocated but never written: no data on the disk yet (BH_New)
+B_NEW = 0x4         # allocated for a write, not written yet: the disk holds stale data
 
 # What a filesystem's ->page_mkwrite does, if it has one (the simulator's
 # summary of its vm_operations_struct)

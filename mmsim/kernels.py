@@ -102,6 +102,16 @@ class Kernel:
     # thing, so a store it then fails (ENOSPC -> SIGBUS) has moved mtime;
     # 2.6.37 updates the times in __do_fault / do_wp_page after the fault.
     mkwrite_updates_time: bool
+    # How fsync learns of a failed writeback. 2.6.37: the AS_ENOSPC / AS_EIO
+    # bits of the mapping, tested and cleared by filemap_fdatawait_range, which
+    # fsync and msync reach only when the mapping has pages cached
+    # (filemap_write_and_wait_range), and which sync(2) calls too
+    # (wait_sb_inodes -> filemap_fdatawait): a sync consumes the error and the
+    # next fsync returns 0. Today: errseq (5660e13d2fd6, 4.13), fsync checks
+    # the file's f_wb_err whether pages are cached or not
+    # (file_check_and_advance_wb_err), and sync(2) keeps the error for it
+    # (filemap_fdatawait_keep_errors, aa750fd71c24, 4.4).
+    errseq_wb_err: bool
 
 
 KERNELS = {
@@ -118,7 +128,7 @@ KERNELS = {
                      hz=250, sync_writeback_continues=False, has_punch_hole=False,
                      merge_refuses_fork_child=False,
                      has_map_fixed_noreplace=False, has_madv_populate=False,
-                     mkwrite_updates_time=False),
+                     mkwrite_updates_time=False, errseq_wb_err=False),
     "2.6.38": Kernel("2.6.38", populate_writes_shared=False, populate_force=True,
                      populate_mmap_force=False,
                      populate_in_fixup=False, mlock_present_at_fixup=False,
@@ -132,7 +142,7 @@ KERNELS = {
                      hz=250, sync_writeback_continues=False, has_punch_hole=True,
                      merge_refuses_fork_child=False,
                      has_map_fixed_noreplace=False, has_madv_populate=False,
-                     mkwrite_updates_time=False),
+                     mkwrite_updates_time=False, errseq_wb_err=False),
     "6.18": Kernel("6.18", populate_writes_shared=False, populate_force=True,
                    populate_mmap_force=True,
                    populate_in_fixup=False, mlock_present_at_fixup=True,
@@ -146,7 +156,7 @@ KERNELS = {
                    hz=1000, sync_writeback_continues=True, has_punch_hole=True,
                    merge_refuses_fork_child=True,
                    has_map_fixed_noreplace=True, has_madv_populate=True,
-                   mkwrite_updates_time=True),
+                   mkwrite_updates_time=True, errseq_wb_err=True),
 }
 # The 2.6.38 release candidates before fdf4c587a793: 5ecfda041e4b is in,
 # so a shared mapping is read-faulted, but without FOLL_FORCE; mlock of a
@@ -192,6 +202,7 @@ MODERN_NAMES = {
     "sys_pwrite64": "ksys_pwrite64",
     "do_generic_file_read": "filemap_read",
     "madvise_dontneed": "madvise_dontneed_single_vma",
+    "shrink_page_list": "shrink_folio_list",
 }
 
 

@@ -8,6 +8,7 @@ Machine is the object a chapter starts from (DESIGN.md section 2):
 """
 
 import os
+from collections import Counter
 
 import numpy as np
 
@@ -55,6 +56,8 @@ class Machine:
         self.mounts = {}
         self.procs = {}
         self.oom_kills = []          # (time, pid, rss kB) of every OOM kill
+        self.lost = Counter()        # kernel function -> pages whose data it lost (losses.py)
+        self.lost_pages = Counter()  # (path, page index) -> times its data was lost
         self.timeline = None         # samples, once record_timeline() is called
         self.nr_anon_vmas = 0        # anon_vma identities handed out
         self._next_pid = 1000
@@ -148,7 +151,11 @@ class Machine:
         return drop_pagecache(self)
 
     def pages_lost(self):
-        """Pages whose writeback failed and that are clean now: their data is only in RAM."""
+        """Pages whose writeback failed and that are clean now: their data is only in RAM.
+
+        They are lost when they leave the page cache; m.lost counts those,
+        by the kernel function that dropped them (mmsim/losses.py).
+        """
         n = 0
         for sb in self.mounts.values():
             for inode in sb.inodes.values():

@@ -40,7 +40,7 @@ class Disk:
         if n == 0:
             return at
         first, last = int(blocks[0]), int(blocks[-1])
-        # a span of n blocks is not enough: a file's pages can hold a permutation of it
+        # the blocks of [first, last] in another order are no run: look at every step
         breaks = int(np.count_nonzero(np.diff(blocks) != 1))
         contiguous = breaks == 0
         seeks = breaks + (1 if first != self.head else 0)

@@ -12,10 +12,12 @@ import numpy as np
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
 from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
-                     MKWRITE_RESERVE, PG_MKWRITE)
+                     MKWRITE_RESERVE, PG_ERROR, PG_MKWRITE)
 from ..block.disk import Disk
-from ..mm.truncate import truncate_pagecache, truncate_pagecache_range, zero_page_tail
-from ..mm.pagevec import count, first_last, head, subset
+from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
+                           zero_page_tail)
+from ..losses import record_loss
+from ..mm.pagevec import as_index, count, first_last, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -70,6 +72,13 @@ class SuperBlock:
     def mkwrite_name(self):
         """Return the name of this filesystem's ->page_mkwrite on this kernel."""
         return self.mkwrite_fn[1 if self.kernel.modern_names else 0]
+
+    # ->writepage on 2.6.37, ->writepages today (for m.lost)
+    writepage_fn = ("block_write_full_page", "block_write_full_folio")
+
+    def writepage_name(self):
+        """Return the name of the function that writes this filesystem's pages on this kernel."""
+        return self.writepage_fn[1 if self.kernel.modern_names else 0]
 
     @property
     def page_mkwrite(self):
@@ -216,6 +225,9 @@ class SuperBlock:
         page that has neither (every unreserved page on a copy-on-write
         filesystem), in order, until free space runs out. The pages that
         succeeded get PG_MKWRITE: their buffers are ready for writeback.
+        A block allocated here is new (BH_New): the page is zeroed where the
+        write does not cover it (__block_write_begin), never read from the
+        stale block, until writeback writes it.
         """
         ok = count(pg)
         if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
@@ -231,10 +243,7 @@ class SuperBlock:
                 if kind == MKWRITE_RESERVE:
                     self._reserve(inode, take)
                 else:
-                    self._allocate(inode, take)
-                    # the kernel reads the page before ->page_mkwrite allocates; a
-                    # block allocated now holds nothing until written (buffer_new)
-                    inode.bstate[take] |= B_NEW
+                    inode.bstate[head(take, self._allocate(inode, take))] |= B_NEW
         if ok:
             inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
         return ok
@@ -285,23 +294,34 @@ class SuperBlock:
         block_write_full_page -> submit_bio). The page that straddles i_size
         is zeroed past it first, in the page cache too (block_write_full_page,
         iomap_writepage_handle_eof). Unwritten extents in convert become
-        written (end_io's unwritten conversion, done here at submission).
+        written (end_io's unwritten conversion, done here at submission),
+        new blocks (B_NEW) hold their page's data from now on.
+        A page written into an extent that stays unwritten (XFS without
+        ->page_mkwrite) reads back as zeros: its data is counted lost in
+        m.lost under this filesystem's ->writepage (writepage_name). The
+        pages written lose PG_error: their data is on disk again
+        (simplified: the kernel's PG_error stayed set, and 6.x has none).
         """
         first, last = first_last(pgs) if count(pgs) else (0, 0)
         eof = inode.size // PAGE_SIZE
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
-        inode.bstate[pgs] &= ~np.uint8(B_NEW)
         inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
+        inode.bstate[pgs] &= ~np.uint8(B_NEW)
+        inode.mapping.flags[pgs] &= ~np.uint8(PG_ERROR)
+        if self.unwritten_needs_mkwrite:
+            idx = as_index(pgs)
+            record_loss(self.machine, self.writepage_name(), inode,
+                        idx[(inode.bstate[idx] & B_UNWRITTEN) != 0])
         return done
 
     def readpages(self, inode, pgs):
         """Read uncached pages pgs now (->readpages: mpage_readpages).
 
-        Holes, unwritten blocks and blocks allocated but never written
-        (buffer_new) read as zeros without I/O. Return
-        (stamps or None if all zeros, pages read from disk, completion time).
+        Holes, unwritten blocks and new blocks not written yet read as
+        zeros without I/O. Return (stamps or None if all zeros, pages read
+        from disk, completion time).
         """
         m = self.machine
         blocks = inode.block[pgs]
@@ -323,6 +343,7 @@ class SuperBlock:
         npages = -(-size // PAGE_SIZE)
         inode.resize(npages)
         if size < inode.size:
+            block_truncate_page(self.machine, inode, size)
             truncate_pagecache(self.machine, inode, size)
             self._release(inode, npages, len(inode.block))
         inode.size = size

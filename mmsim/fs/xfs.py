@@ -19,6 +19,9 @@ class Xfs(SuperBlock):
     fstype = "xfs"
     unwritten_needs_mkwrite = True
     mkwrite_fn = ("xfs_vm_page_mkwrite", "xfs_filemap_page_mkwrite")
+    # fs/xfs/linux-2.6/xfs_aops.c xfs_vm_writepage (2.6.37); today the
+    # ->writepages, xfs_vm_writepages -> iomap_writepages
+    writepage_fn = ("xfs_vm_writepage", "xfs_vm_writepages")
     punch_hole_on = ("2.6.38", "6.18")  # with FALLOC_FL_PUNCH_HOLE itself
 
     def mkwrite_kind(self):

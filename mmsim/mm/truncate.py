@@ -1,8 +1,10 @@
 """Dropping page-cache pages when a file shrinks or gets a hole (mm/truncate.c)."""
 
 from .._abi import PAGE_SHIFT, PAGE_SIZE
-from ..flags import PG_UPTODATE
+from ..flags import B_NEW, B_UNWRITTEN, HOLE, PG_UPTODATE
+from ..fs.fs_writeback import mark_inode_dirty
 from .memory import zap_pte_range
+from .page_alloc import alloc_pages
 
 
 def truncate_pagecache(m, inode, size):
@@ -23,6 +25,36 @@ def truncate_pagecache(m, inode, size):
     n = len(inode.mapping.flags)
     if npages < n:
         inode.mapping.remove(slice(npages, n))
+
+
+def block_truncate_page(m, inode, size):
+    """Zero the block that will hold the new end of file past size, on disk too.
+
+    fs/buffer.c block_truncate_page (ext2_setsize, 2.6.37's xfs_setattr),
+    ext4_block_truncate_page, btrfs_truncate_page (today btrfs_truncate_block,
+    xfs_truncate_page -> iomap_truncate_page), before the page cache is cut:
+    when the partial last block has data on disk, its page is read in if
+    it is not cached, zeroed past size and dirtied, so the zeros reach the
+    disk and the file, grown again, reads zeros there. A hole, a delalloc
+    reservation, an unwritten extent or a new block not written yet (its
+    page is dirty in the cache) holds nothing to zero.
+    Simplified: no space is reserved for it (btrfs rewrites the block in
+    place of the old one, which writeback frees first).
+    """
+    pg, off = divmod(size, PAGE_SIZE)
+    if not off or pg >= len(inode.block) or inode.block[pg] == HOLE \
+            or inode.bstate[pg] & (B_UNWRITTEN | B_NEW):
+        return
+    mp = inode.mapping
+    one = slice(pg, pg + 1)
+    if not mp.flags[pg] & PG_UPTODATE:
+        alloc_pages(m, None, 1, protect=(inode, pg, pg + 1))
+        stamps, _, done = inode.sb.readpages(inode, one)
+        mp.add(one, stamps)
+        m.clock.run_until(done)
+    zero_page_tail(m, inode, size)
+    mp.set_dirty(one)
+    mark_inode_dirty(m, inode)
 
 
 def zero_page_tail(m, inode, size):

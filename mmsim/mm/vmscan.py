@@ -6,7 +6,10 @@ writeback, least recently used file first, unmapped pages before mapped
 ones (which are unmapped from every process first, try_to_unmap).
 Mlocked pages sit on the unevictable list and are never taken; anonymous and shmem pages have nowhere to go (no swap is
 configured). What the allocator does when reclaim finds too little is in
-page_alloc.py.
+page_alloc.py. A clean page whose writeback failed (PG_error) is reclaimed
+like any clean page (shrink_page_list tests PG_dirty and PG_writeback, not
+PG_error): its data, only in RAM, is lost, and counted in m.lost under
+shrink_page_list (today shrink_folio_list).
 
 Simplified: one LRU order per file (by the time it was last faulted), a
 second chance for referenced pages, no kswapd, no watermarks, reclaim costs
@@ -15,7 +18,9 @@ no simulated time; dirty pages are not written out by reclaim.
 
 import numpy as np
 
-from ..flags import PG_DIRTY, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
+from ..flags import PG_DIRTY, PG_ERROR, PG_REFERENCED, PG_UPTODATE, PG_WRITEBACK
+from ..kernels import fname
+from ..losses import record_loss
 from .rmap import try_to_unmap
 
 
@@ -51,6 +56,8 @@ def shrink_page_cache(m, need, protect=None):
                     continue
                 if mapped_too:
                     try_to_unmap(inode, take[mp.mapcount[take] > 0])
+                record_loss(m, fname(m.kernel, "shrink_page_list"), inode,
+                            take[(mp.flags[take] & PG_ERROR) != 0])
                 got += mp.remove(take)
                 m.vmstat.pgsteal += len(take)
     return got
