@@ -40,7 +40,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # container, a throwaway VM) who runs `make lab` has already made that choice.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The notebooks are trusted first: their stored widget state (the apps and the
+# exercise boxes) then shows on first open, before any cell is run.
 lab: $(VENV)/.installed-lab
+	$(BIN)/jupyter trust $(wildcard book/*.ipynb)
 	exec $(BIN)/jupyter lab --notebook-dir=book $(ALLOW_ROOT) $(LAB_ARGS)
 
 # book/ is passed only if it exists (pytest errors on a missing path);
