@@ -25,6 +25,7 @@ class Contents:
     def __init__(self):
         self._pages = [bytes(PAGE_SIZE)]
         self._index = {self._pages[0]: ZERO}
+        self._touched = {}          # stamp -> its stamp after a touch write
 
     def stamp(self, page):
         """Return the stamp of a 4 KiB bytes object, adding it if new."""
@@ -48,18 +49,24 @@ class Contents:
     def touched(self, stamps):
         """Return the stamps after memtoy's touch write stores into each page.
 
-        Vectorised: every distinct old stamp is patched once.
+        Vectorised: every distinct old stamp is patched once, and remembered
+        (a stamp's contents never change, so neither does its touched one).
         """
-        out = np.empty_like(stamps)
-        zero = stamps == ZERO
-        out[zero] = self.patch(ZERO, 0, bytes([TOUCH_BYTE]))
-        if not zero.all():
-            old = stamps[~zero]
-            uniq, inverse = np.unique(old, return_inverse=True)
-            new = np.array([self.patch(s, 0, bytes([TOUCH_BYTE])) for s in uniq],
-                           dtype=stamps.dtype)
-            out[~zero] = new[inverse]
-        return out
+        if len(stamps) == 0:
+            return stamps.copy()
+        first = int(stamps[0])
+        if (stamps == first).all():                 # the usual case: one kind of page
+            return np.full_like(stamps, self._touch(first))
+        uniq, inverse = np.unique(stamps, return_inverse=True)
+        new = np.array([self._touch(int(s)) for s in uniq], dtype=stamps.dtype)
+        return new[inverse]
+
+    def _touch(self, stamp):
+        """The stamp of a page after touch write stores TOUCH_BYTE at its start."""
+        t = self._touched.get(stamp)
+        if t is None:
+            t = self._touched[stamp] = self.patch(stamp, 0, bytes([TOUCH_BYTE]))
+        return t
 
     def __len__(self):
         return len(self._pages)

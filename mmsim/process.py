@@ -325,9 +325,12 @@ class Process:
         return TouchResult(total.done, self.machine.now - t0)
 
     def _store_touch(self, vma, lo, hi):
-        pte = vma.pte[lo:hi]
-        anon = np.flatnonzero((pte & PTE_ANON) != 0)
-        filep = np.flatnonzero((pte & (PTE_ANON | PTE_ZERO)) == 0)
+        kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
+        if not kind.any():                          # all file pages: one slice
+            anon, filep = (), range(hi - lo)
+        else:
+            anon = np.flatnonzero(kind == PTE_ANON)
+            filep = np.flatnonzero(kind == 0)
         c = self.machine.contents
         if len(anon):
             ids = vma.pfn[lo + anon]
