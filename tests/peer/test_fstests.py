@@ -38,6 +38,19 @@ def xfs_io_file(p, path):
     return p.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
 
 
+def x_filled_mapping(fs, size):
+    """The set-up of generic/029 and 030: a 6.18 machine, /mnt/testfile of size
+    bytes of 'X' (xfs_io -t -f -c "truncate" -c "pwrite -S 0x58"), mapped shared.
+    Return (m, p, path, fd, addr)."""
+    m = machine("6.18", fs=fs)
+    p = m.spawn()
+    path = "/mnt/testfile"
+    fd = xfs_io_file(p, path)
+    p.ftruncate(fd, size)
+    p.pwrite(fd, b"\x58" * size, 0)
+    return m, p, path, fd, p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+
+
 def mwrite(p, addr, off, length, pattern):
     """xfs_io mwrite -S pattern off length, through the mapping at addr."""
     p.write(addr + off, bytes([pattern]) * length)
@@ -83,13 +96,7 @@ def test_generic_029(fs, case):
     """generic/029 (and 029.out): mapped writes against truncate down/up; the
     file's contents before and after a remount are the golden ones."""
     size, steps, want = GENERIC_029[case]
-    m = machine("6.18", fs=fs)
-    p = m.spawn()
-    path = "/mnt/testfile"
-    fd = xfs_io_file(p, path)
-    p.ftruncate(fd, size)
-    p.pwrite(fd, b"\x58" * size, 0)
-    addr = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+    m, p, path, fd, addr = x_filled_mapping(fs, size)
     for step in steps:
         if step[0] == "mwrite":
             mwrite(p, addr, *step[1:])
@@ -151,13 +158,7 @@ def test_generic_030(fs, case):
     """generic/030 (and 030.out): mapped writes against mremap + truncate
     down/up of a 5 MiB file; golden contents before and after a remount."""
     size, steps, want = GENERIC_030[case]
-    m = machine("6.18", fs=fs)
-    p = m.spawn()
-    path = "/mnt/testfile"
-    fd = xfs_io_file(p, path)
-    p.ftruncate(fd, size)
-    p.pwrite(fd, b"\x58" * size, 0)
-    addr = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
+    m, p, path, fd, addr = x_filled_mapping(fs, size)
     maplen = size
     for step in steps:
         if step[0] == "mwrite":
