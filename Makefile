@@ -2,6 +2,8 @@
 #
 #   make lab     open the book in JupyterLab (creates .venv on first use)
 #   make test    run every test: tests/ and the notebooks in book/ (nbval)
+#   make html    build the static HTML edition of the book into _build/html/ from
+#                the notebooks' stored outputs (nothing is executed; works offline)
 #   make bench   run the benchmarks in benchmarks/ (on demand, not in CI): one table of
 #                figures against targets; fails if a figure is over its target
 #   make clean   remove .venv and caches
@@ -21,7 +23,7 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: lab test bench clean
+.PHONY: lab test html bench clean
 
 # A plain venv: no --system-site-packages.
 $(BIN)/python:
@@ -34,6 +36,10 @@ $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-html: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[html]'
 	touch $@
 
 # Jupyter refuses to start as root without --allow-root; a root user (a
@@ -52,6 +58,12 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests $(wildcard book) --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
 
+# Sphinx + myst-nb over edition/ (edition/book is book/); every script, style
+# and font the pages load is in the build (docs/html-edition.md).
+html: $(VENV)/.installed-html
+	$(BIN)/sphinx-build -q -d _build/doctrees edition _build/html
+	@echo "the HTML edition: _build/html/index.html"
+
 # bench uses the venv as it is and installs the project only into a venv that
 # has never had it: no reinstall when pyproject.toml changes.
 bench:
@@ -60,6 +72,6 @@ bench:
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) build _build .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -maxdepth 1 -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -130,6 +130,16 @@ def test_ci_runs_make_test():
     assert os.access(run, os.X_OK), ".ci/run is not executable"
 
 
+def test_test_extra_holds_the_html_extra(pyproject):
+    """make test builds the HTML edition, so it installs what make html does."""
+    extras = pyproject["project"]["optional-dependencies"]
+    test = {spec.split(";")[0].strip() for spec in extras["test"]}
+    for spec in extras["html"]:
+        name, lower = _parse(spec)
+        assert lower, f"{name} in the html extra has no '>=' lower bound"
+        assert spec in test, f"{spec} is in the html extra but not in test"
+
+
 def test_packages_are_found(pyproject):
     find = pyproject["tool"]["setuptools"]["packages"]["find"]
     assert find["include"] == ["mmsim*", "widgets*"]
