@@ -230,13 +230,16 @@ def test_page_in_chromium(browser, server, page):
     want = _expected(notebook) if notebook.exists() else {"figures": 0, "views": 0, "widget_figures": 0}
     context, tab, problems = _open(browser, server + f"{page}.html")
     try:
-        if want["views"]:
-            # the renderer starts at window load and draws the views asynchronously
-            tab.wait_for_function(
-                f"document.querySelectorAll('.widget-subarea > .jupyter-widgets').length >= {want['views']}",
-                timeout=20_000,
-            )
-        tab.wait_for_function("Array.from(document.images).every((i) => i.complete)", timeout=20_000)
+        try:
+            if want["views"]:
+                # the renderer starts at window load and draws the views asynchronously
+                tab.wait_for_function(
+                    f"document.querySelectorAll('.widget-subarea > .jupyter-widgets').length >= {want['views']}",
+                    timeout=15_000,
+                )
+            tab.wait_for_function("Array.from(document.images).every((i) => i.complete)", timeout=15_000)
+        except Exception as e:  # playwright's TimeoutError: say what the page did meanwhile
+            pytest.fail(f"{page} did not finish drawing: {e}\n" + "\n".join(problems))
         got = tab.evaluate(_COUNT)
         text = tab.inner_text("body")
     finally:
