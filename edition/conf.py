@@ -21,14 +21,9 @@ exclude_patterns = ["**/.ipynb_checkpoints"]
 nb_execution_mode = "off"
 
 html_theme = "sphinx_book_theme"
-html_theme_options = {
-    "use_download_button": True,
-    "use_fullscreen_button": False,
-    "show_toc_level": 2,
-}
+html_theme_options = {"use_fullscreen_button": False, "show_toc_level": 2}
 html_static_path = ["_static", "vendor"]
-html_show_sourcelink = False
-html_last_updated_fmt = None
+html_show_sourcelink = False   # the theme's download button offers the notebook
 # the stored figures are drawn on white
 html_context = {"default_mode": "light"}
 
