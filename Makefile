@@ -2,6 +2,8 @@
 #
 #   make lab     open the book in JupyterLab (creates .venv on first use)
 #   make test    run every test: tests/ and the notebooks in book/ (nbval)
+#   make course  build the nbgrader course from the book's exercises in _build/course/
+#                (docs/teaching.md): source/ and release/ per chapter
 #   make bench   run the benchmarks in benchmarks/ (on demand, not in CI): one table of
 #                figures against targets; fails if a figure is over its target
 #   make clean   remove .venv and caches
@@ -20,8 +22,9 @@ BIN := $(VENV)/bin
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+COURSE_DIR ?= _build/course
 
-.PHONY: lab test bench clean
+.PHONY: lab test course bench clean
 
 # A plain venv: no --system-site-packages.
 $(BIN)/python:
@@ -34,6 +37,10 @@ $(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-course: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[course]'
 	touch $@
 
 # Jupyter refuses to start as root without --allow-root; a root user (a
@@ -51,6 +58,10 @@ lab: $(VENV)/.installed-lab
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests $(wildcard book) --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+
+# COURSE_DIR picks the directory, e.g. make course COURSE_DIR=~/courses/mmbook
+course: $(VENV)/.installed-course
+	$(BIN)/python -m widgets.course $(COURSE_DIR)
 
 # bench uses the venv as it is and installs the project only into a venv that
 # has never had it: no reinstall when pyproject.toml changes.
