@@ -22,9 +22,12 @@ INTRO = """\
 The exercises of chapter {chapter} of the book, with your own numbers: they
 come from your student id, so do not copy a neighbour's answers.
 
-1. Type your student id between the quotes of `STUDENT_ID = ""` below (on
-   JupyterHub you may leave it empty: your user name is used).
-2. Run the notebook from the top. Each exercise prints its question.
+1. If you hand in this notebook yourself (by mail, on a course site), type
+   the student id your teacher gave you between the quotes of
+   `STUDENT_ID = ""` below. If you fetch and submit it with nbgrader
+   (JupyterHub, a course server), leave it empty: your user name is your id.
+2. Run the notebook from the top: the cell under `STUDENT_ID` says whose
+   numbers you have, and each exercise prints its question.
 3. In each answer cell, replace `raise NotImplementedError()` by your answer
    as text: a number with its unit, or one of the words the question lists,
    for example `answer_{example} = "16384 kB"`.

@@ -6,9 +6,11 @@ two students almost never the same ones. nbgrader autogrades a submission by
 running it in autograded/<student id>/<assignment>/ with NBGRADER_EXECUTION
 set, so there the student comes from that directory, whatever the notebook
 says; anywhere else (the student's own run, nbgrader validate) it is the id
-typed at the top of the notebook, or JupyterHub's user name.
+typed at the top of the notebook or, if none is, the name nbgrader's exchange
+submits under (the login name; on JupyterHub, the hub's user name).
 """
 
+import getpass
 import hashlib
 import math
 import os
@@ -33,7 +35,7 @@ def seed_for(course_id, student_id, key):
 
 
 def find_student(assignment, typed=""):
-    """The student id: nbgrader's when it autogrades, else the typed one or JupyterHub's user."""
+    """The student id: nbgrader's when it autogrades, else the typed one or the exchange's."""
     if os.environ.get("NBGRADER_EXECUTION") == "autograde":
         here = Path.cwd()
         if here.name != assignment:
@@ -41,11 +43,17 @@ def find_student(assignment, typed=""):
                                f"autograded/<student id>/{assignment}: keep nbgrader's "
                                f"default CourseDirectory.directory_structure")
         return here.parent.name
-    student = str(typed).strip() or os.environ.get("JUPYTERHUB_USER", "").strip()
-    if not student:
-        raise ValueError('no student id: type yours between the quotes of STUDENT_ID = "" '
-                         'in the first code cell, then run the notebook again from the top')
-    return student
+    return str(typed).strip() or exchange_name()
+
+
+def exchange_name():
+    """The id nbgrader's exchange submits under: the login name, JupyterHub's user for jovyan."""
+    try:
+        import pwd
+        login = pwd.getpwuid(os.getuid())[0]
+    except ImportError:                         # Windows: nbgrader's exchange does not run there
+        login = getpass.getuser()
+    return os.environ.get("JUPYTERHUB_USER", login) if login == "jovyan" else login
 
 
 class Question:
