@@ -101,6 +101,19 @@ def test_source_has_a_solution_region_and_a_hidden_test_per_exercise(course):
             assert nbgrader_meta(cells[f"ex{n}_question"])["locked"]
 
 
+def test_every_source_notebook_passes_its_own_hidden_tests(course):
+    """The source's code, run as a kernel would for one student: solutions pass every check."""
+    for chapter in chapters():
+        nb = read(course / "source" / assignment_id(chapter) / f"{assignment_id(chapter)}.ipynb")
+        namespace = {}
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                exec(cell.source.replace('STUDENT_ID = ""', 'STUDENT_ID = "erin"'), namespace)
+        assert namespace["sheet"].student == "erin"
+        assert sorted(k for k in namespace if k.startswith("answer_")) == sorted(
+            f"answer_{name(ex.key)}" for ex in BOOK.chapter(chapter))
+
+
 def test_the_same_catalogue_writes_the_same_course(tmp_path):
     first, second = write_course(tmp_path / "a"), write_course(tmp_path / "b")
     assert first == second
