@@ -83,6 +83,7 @@ def test_source_has_a_solution_region_and_a_hidden_test_per_exercise(course):
         nb = read(course / "source" / assignment_id(chapter) / f"{assignment_id(chapter)}.ipynb")
         cells = by_grade_id(nb)
         assert len(cells) == len([c for c in nb.cells if nbgrader_meta(c)]), "grade ids repeat"
+        assert all(c.metadata["deletable"] is False for c in nb.cells)
         for meta in map(nbgrader_meta, cells.values()):
             assert meta["schema_version"] == 3 and meta["grade"] == ("points" in meta)
         for ex in BOOK.chapter(chapter):
@@ -130,6 +131,9 @@ def test_releases_hold_no_answer_and_no_hidden_test(course):
         text = json.dumps([c.source for c in cells])
         for banned in ("SOLUTION", "HIDDEN", "reveal(", "assert_right"):
             assert banned not in text, (aid, banned)
+        student = next(c for c in cells if c.id == "student")
+        assert student.source == 'STUDENT_ID = ""  # your student id, between the quotes'
+        assert student.metadata == {"deletable": False}            # the student's to edit
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in cells if c.cell_type == "code")
         for ex in BOOK.chapter(chapter):
@@ -153,6 +157,9 @@ def test_seeds_come_from_course_student_and_exercise():
     assert len(differ) >= 0.8 * len(BOOK), differ
     assert repr(alice) == "Chapter 03, student 'alice': exercises 03.1 to 03.4, with this student's numbers"
     assert alice.ask("03.2").text == alice.variant("03.2").question != bob.ask("03.2").text
+    listed = alice._repr_markdown_()                  # the setup cell: every question up front
+    assert listed.startswith("Chapter 03, student 'alice'")
+    assert all(f"**{key}** {alice.ask(key)._repr_markdown_()}" in listed for key in alice.exercises)
 
 
 def test_the_student_is_nbgraders_when_it_autogrades(tmp_path, monkeypatch):

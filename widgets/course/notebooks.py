@@ -27,7 +27,7 @@ come from your student id, so do not copy a neighbour's answers.
    `STUDENT_ID = ""` below. If you fetch and submit it with nbgrader
    (JupyterHub, a course server), leave it empty: your user name is your id.
 2. Run the notebook from the top: the cell under `STUDENT_ID` says whose
-   numbers you have, and each exercise prints its question.
+   numbers you have and lists your questions; each exercise prints its own.
 3. In each answer cell, replace `raise NotImplementedError()` by your answer
    as text: a number with its unit, or one of the words the question lists,
    for example `answer_{example} = "16384 kB"`.
@@ -51,6 +51,7 @@ def _nbgrader(grade_id, grade=False, solution=False, locked=False):
 
 def _cell(new, source, cell_id, **nbgrader):
     cell = new(source, id=cell_id)
+    cell.metadata["deletable"] = False      # the checks and the seed need every cell
     if nbgrader:
         cell.metadata.update(_nbgrader(cell_id, **nbgrader))
     return cell
@@ -87,7 +88,7 @@ def chapter_notebook(course_id, chapter, exercises):
         _cell(new_markdown_cell, INTRO.format(chapter=chapter, example=name(exercises[0].key)),
               "intro", locked=True),
         _cell(new_code_cell, 'STUDENT_ID = ""  # your student id, between the quotes',
-              "student"),
+              "student"),     # the student's to edit; nbgrader leaves it alone
         _cell(new_code_cell,
               f"from widgets.course import Sheet\n\n"
               f"sheet = Sheet({course_id!r}, {chapter!r}, STUDENT_ID)\nsheet",

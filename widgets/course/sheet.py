@@ -10,10 +10,10 @@ typed at the top of the notebook or, if none is, the name nbgrader's exchange
 submits under (the login name; on JupyterHub, the hub's user name).
 """
 
-import getpass
 import hashlib
 import math
 import os
+import pwd
 import re
 from pathlib import Path
 
@@ -48,22 +48,22 @@ def find_student(assignment, typed=""):
 
 def exchange_name():
     """The id nbgrader's exchange submits under: the login name, JupyterHub's user for jovyan."""
-    try:
-        import pwd
-        login = pwd.getpwuid(os.getuid())[0]
-    except ImportError:                         # Windows: nbgrader's exchange does not run there
-        login = getpass.getuser()
+    login = pwd.getpwuid(os.getuid())[0]
     return os.environ.get("JUPYTERHUB_USER", login) if login == "jovyan" else login
+
+
+def _escape(text):
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 class Question:
     """A question with one student's numbers; shown as Markdown in a notebook."""
 
-    def __init__(self, key, title, text):
-        self.key, self.title, self.text = key, title, text
+    def __init__(self, text):
+        self.text = text
 
     def _repr_markdown_(self):
-        return _MARKDOWN.sub(r"\\\1", self.text)
+        return _escape(self.text)
 
     def __repr__(self):
         return self.text
@@ -87,8 +87,7 @@ class Sheet:
 
     def ask(self, key):
         """The question of exercise key with this student's numbers."""
-        return Question(key, self.exercises[key].title if key in self.exercises else "",
-                        self.variant(key).question)
+        return Question(self.variant(key).question)
 
     def reveal(self, key):
         """The right answer as text, with its unit: what the source notebook's solution holds."""
@@ -117,3 +116,8 @@ class Sheet:
         keys = list(self.exercises)
         return (f"Chapter {self.chapter}, student {self.student!r}: exercises {keys[0]} to "
                 f"{keys[-1]}, with this student's numbers")
+
+    def _repr_markdown_(self):
+        """Whose numbers these are, then every question: all of them show before any answer."""
+        questions = [f"- **{key}** {self.ask(key)._repr_markdown_()}" for key in self.exercises]
+        return "\n".join([_escape(repr(self)), "", *questions])
