@@ -4,9 +4,11 @@
 #   make test    run every test: tests/ and the notebooks in book/ (nbval)
 #   make html    build the static HTML edition of the book into _build/html/ from
 #                the notebooks' stored outputs (nothing is executed; works offline)
+#   make course  build the nbgrader course from the book's exercises in _build/course/
+#                (docs/teaching.md): source/ and release/ per chapter
 #   make bench   run the benchmarks in benchmarks/ (on demand, not in CI): one table of
 #                figures against targets; fails if a figure is over its target
-#   make clean   remove .venv and caches
+#   make clean   remove .venv, caches and the HTML edition (never _build/course: its gradebook)
 #
 # PYTHON picks the interpreter the venv is made from (>= 3.10), e.g.
 #   make test PYTHON=python3.12
@@ -22,8 +24,9 @@ BIN := $(VENV)/bin
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+COURSE_DIR ?= _build/course
 
-.PHONY: lab test html bench clean
+.PHONY: lab test html course bench clean
 
 # A plain venv: no --system-site-packages.
 $(BIN)/python:
@@ -40,6 +43,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-html: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[html]'
+	touch $@
+
+$(VENV)/.installed-course: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[course]'
 	touch $@
 
 # Jupyter refuses to start as root without --allow-root; a root user (a
@@ -64,6 +71,10 @@ html: $(VENV)/.installed-html
 	$(BIN)/sphinx-build -q -d _build/doctrees edition _build/html
 	@echo "the HTML edition: _build/html/index.html"
 
+# COURSE_DIR picks the directory, e.g. make course COURSE_DIR=~/courses/mmbook
+course: $(VENV)/.installed-course
+	$(BIN)/python -m widgets.course $(COURSE_DIR)
+
 # bench uses the venv as it is and installs the project only into a venv that
 # has never had it: no reinstall when pyproject.toml changes.
 bench:
@@ -72,6 +83,6 @@ bench:
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build _build .pytest_cache .hypothesis
+	rm -rf $(VENV) build _build/html _build/doctrees .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -maxdepth 1 -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -35,6 +35,13 @@ def test_other_quantities():
     assert sectors().show(32768) == "32768 (512-byte units)"
 
 
+@pytest.mark.parametrize("form,value", [(kilobytes(), 16384), (mebibytes(0.05, 1), 234.375),
+                                        (sectors(), 4096), (seconds(), 45.06), (ratio(), 1.482),
+                                        (count("faults"), 0)])
+def test_an_answer_as_shown_reads_back_as_right(form, value):
+    assert form.agrees(form.read(form.show(value)), value)
+
+
 def test_agreement_is_exact_unless_a_tolerance_is_given():
     assert kilobytes().agrees(16384.0, 16384) and not kilobytes().agrees(16385, 16384)
     assert mebibytes(tolerance=0.05).agrees(104, 100) and not mebibytes(tolerance=0.05).agrees(106, 100)

@@ -47,6 +47,7 @@ def test_every_variant_checks_its_own_answer(key, seed):
     json.dumps(v.params)                                   # plain data
     assert v.check(v.answer) == (True, f"right: {v.reveal()}")
     assert v.check(str(v.answer))[0]
+    assert v.check(v.reveal())[0]                          # the answer as shown reads back
     right, message = v.check(wrong_answer(v))
     assert not right and message == f"wrong; hint: {ex.hint}"
     for garbage in ("banana", "?!", "--"):

@@ -58,6 +58,8 @@ class Quantity:
         if not match:
             raise Unreadable(f"not a number: {text!r}; type a number, {self._example()}")
         number, unit = float(match.group(1).replace(",", "")), match.group(2)
+        if unit.startswith("(") and unit.endswith(")"):
+            unit = unit[1:-1].strip()          # as show() writes it: "512 (512-byte units)"
         factor = self.units.get(unit.lower())
         if factor is None:
             raise Unreadable(f"not a number of {self.unit}: {unit!r} is not a unit this "
