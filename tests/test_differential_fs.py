@@ -8,9 +8,9 @@ skips with its reason elsewhere: there every row must say "agree" or
 
 import pytest
 
-from mmsim import experiment, loopfs
+from mmsim import experiment, fs_scenarios, loopfs
 from mmsim._abi import MiB
-from mmsim.fs_scenarios import FILE_PAGES, FS_REASONS, FS_SCENARIOS, compare_on
+from mmsim.fs_scenarios import FILE_PAGES, FS_REASONS, FS_SCENARIOS, FsScenario, compare_on
 
 SIZE = 32 * MiB                 # every fs can be made this small (loopfs.MIN_SIZE is 16 MiB)
 CAP = 20                        # seconds: none of them needs more than ~3 s here
@@ -116,3 +116,25 @@ def test_real_and_sim_agree(fstype, name):
     assert t.ok, str(t)
     for row in t.rows:
         assert row.verdict == "agree" or row.verdict.startswith("differs (legitimate: "), str(t)
+
+
+def _stalls(m, p):
+    """Records progress, then takes longer than the cap on the real kernel (m.sleep is
+    simulated time on mmsim): stands for an allocator that keeps retrying."""
+    fs_scenarios.progress(m, stored_pages=5, free_pages_before=7)
+    m.sleep(60)
+    return {"outcome": "SIGBUS", "stored_pages": 5, "free_pages_before": 7}
+
+
+@pytest.mark.real
+def test_a_real_run_at_its_cap_is_the_named_outcome(monkeypatch):
+    ok, why = loopfs.available("ext4")
+    if not ok:
+        pytest.skip(f"no ext4 loop filesystem: {why}")
+    legit = FS_SCENARIOS["mapped_store_enospc"].legitimate
+    monkeypatch.setitem(FS_SCENARIOS, "stalls", FsScenario(_stalls, legit))
+    t = compare_on("ext4", "stalls", size=SIZE, timeout=1)
+    rows = {r.field: r for r in t.rows}
+    assert rows["outcome"].real == "still retrying after 1 s"
+    assert rows["outcome"].verdict == "differs (legitimate: allocator retries)"
+    assert rows["stored_pages"].verdict == "agree" and t.ok
