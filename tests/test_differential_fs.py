@@ -26,10 +26,11 @@ def _sim(fstype, name):
 # The simulator alone: what 6.18 does, per the kernel source
 
 
+@pytest.mark.parametrize("name", ["mapped_store_enospc", "mapped_store_enospc_order0"])
 @pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
-def test_sim_mapped_stores_stop_with_sigbus_and_read_back(fstype):
-    r = _sim(fstype, "mapped_store_enospc")
-    assert r["outcome"] == "SIGBUS"
+def test_sim_mapped_stores_stop_with_sigbus_and_read_back(fstype, name):
+    r = _sim(fstype, name)
+    assert (r["outcome"], r["msync"], r["fsync"]) == ("SIGBUS", 0, 0)
     assert r["stored_pages"] == r["free_pages_before"] == SIZE // 4096
     assert r["all_stored_read_back"] and r["nothing_else"]
     assert r["pages_with_data_after_signal"] == 0
@@ -85,6 +86,30 @@ def _verdict(name, fstype, field, real, sim):
     return t.rows[0].verdict
 
 
+def test_indirect_blocks_of_an_ext2_file():
+    assert [fs_scenarios.indirect_blocks(n) for n in (0, 12, 13, 1036, 1037, 2060, 2061)] == \
+        [0, 0, 1, 1, 3, 3, 4]
+    assert fs_scenarios.indirect_blocks(7659) == 9          # ext2, 32 MiB, measured short by 9
+
+
+@pytest.mark.parametrize("fstype, real, sim, folio, reason", [
+    ("ext4", 6479, 6480, 1, "directory block"),
+    ("ext4", 6478, 6480, 1, None),                  # order-0 folios: one page more is wrong
+    ("ext4", 6400, 6480, 512, "large folios"),
+    ("ext4", 5800, 6480, 512, None),                # more than a folio short
+    ("ext4", 6481, 6480, 512, None),                # more than the free space
+    ("ext2", 7659, 7669, 1, "indirect blocks"),
+    ("ext2", 7660, 7669, 1, None),
+    ("xfs", 6294, 6329, 1, "xfs reservations"),
+    ("xfs", 6144, 6329, 512, "large folios"),
+    ("xfs", 6144, 6329, 1, None),
+    ("btrfs", 6488, 6904, 1, "btrfs metadata"),
+    ("btrfs", 6000, 6904, 1, None),
+])
+def test_shortfall_allows_only_what_its_reason_says(fstype, real, sim, folio, reason):
+    assert fs_scenarios.shortfall(fstype, real, sim, folio) == reason
+
+
 def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
     v = _verdict("mapped_store_enospc", "ext4", "outcome", "still retrying after 20 s", "SIGBUS")
     assert v == "differs (legitimate: allocator retries)"
@@ -93,6 +118,9 @@ def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
     assert _verdict("fiemap_layouts", "ext4", "random.extents", 4, 1) == "DISAGREE"
     assert _verdict("fiemap_layouts", "ext2", "random.extents", 4, 1).startswith("differs")
     assert _verdict("mapped_store_enospc", "ext4", "pages_with_data_after_signal", 4, 0) == "DISAGREE"
+    assert _verdict("mapped_store_enospc_order0", "ext4", "stored_pages", 6400, 6480) == "DISAGREE"
+    assert _verdict("christoph", "ext2", "st_blocks_kb", 1028, 1024).startswith("differs")
+    assert _verdict("christoph", "ext2", "st_blocks_kb", 1032, 1024) == "DISAGREE"
 
 
 def test_compare_on_refuses_an_unknown_scenario():
