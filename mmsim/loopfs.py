@@ -64,6 +64,25 @@ _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _XFS_SMALL_ENV = {"TEST_DIR": "/nonexistent", "TEST_DEV": "/nonexistent", "QA_CHECK_FS": "1"}
 
 _MOUNTS = {}                     # mount point -> LoopFs, of this process (inherited by fork)
+_REAPER_PIPES = set()            # write ends of this process's reapers' pipes
+
+
+def _forget_reapers():
+    """In a forked child: close the reapers' pipes, which only the caller may hold open.
+
+    Otherwise a child (an experiment of mmsim.real, any fork without exec)
+    would keep a dead caller's reaper waiting until the child ends too.
+    """
+    for w in list(_REAPER_PIPES):
+        try:
+            os.close(w)
+        except OSError:
+            pass
+    _REAPER_PIPES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_reapers)
 
 
 def _oserror(code, what):
@@ -281,6 +300,7 @@ def _start_reaper(workdir, mnt, image):
                                 start_new_session=True, close_fds=True, cwd="/")
     finally:
         os.close(r)
+    _REAPER_PIPES.add(w)
     return proc, w
 
 
@@ -291,6 +311,7 @@ def _stop_reaper(proc, w, done):
             os.write(w, b"done\n")
     except OSError:
         pass
+    _REAPER_PIPES.discard(w)
     os.close(w)
     try:
         proc.wait(timeout=60)

@@ -295,3 +295,23 @@ def test_sweep_removes_what_a_dead_process_left():
         assert _ours(dead.pid) == ([], [], [])
     finally:
         loopfs._cleanup(workdir, mnt, image, None)
+
+
+@needs_loop
+def test_a_forked_child_does_not_hold_the_reaper_pipe():
+    """Else a dead caller's reaper would wait for every child that outlived it."""
+    with loopfs.mounted("ext4", size=32 * MiB):
+        pipes = set(loopfs._REAPER_PIPES)
+        assert pipes
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            for w in pipes:
+                try:
+                    os.fstat(w)
+                    code = 1
+                except OSError:
+                    pass
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
