@@ -168,13 +168,19 @@ def mkfs_command(fstype, device, size):
 # Running the tools
 
 
+def _env(extra=None):
+    """The tools' environment: the sbin directories on PATH, messages in English (LC_ALL=C)."""
+    full = dict(os.environ, **(extra or {}))
+    full["PATH"] = full.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
+    full["LC_ALL"] = "C"
+    return full
+
+
 def _run(argv, what, env=None, timeout=60):
     """Run a tool; raise OSError(EIO) with its stderr if it fails."""
-    full = dict(os.environ, **(env or {}))
-    full["PATH"] = full.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
     try:
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                             env=full, timeout=timeout, check=False)
+                             env=_env(env), timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise _oserror(_errno.ETIMEDOUT, f"{what}: {argv[0]} ran past {timeout} s") from None
     if res.returncode != 0:
@@ -236,8 +242,10 @@ def _umount(path):
     if not _is_mounted(path):
         return
     umount = _tool("umount")
-    if subprocess.run([umount, path], capture_output=True, check=False, timeout=60).returncode:
-        subprocess.run([umount, "-l", path], capture_output=True, check=False, timeout=60)
+    if subprocess.run([umount, path], capture_output=True, check=False, timeout=60,
+                      env=_env()).returncode:
+        subprocess.run([umount, "-l", path], capture_output=True, check=False, timeout=60,
+                       env=_env())
 
 
 def _detach(device, image):
@@ -245,7 +253,8 @@ def _detach(device, image):
     b = _backing_file(device)
     if b is None or not (b == image or b == image + " (deleted)"):
         return
-    subprocess.run([_tool("losetup"), "-d", device], capture_output=True, check=False, timeout=60)
+    subprocess.run([_tool("losetup"), "-d", device], capture_output=True, check=False, timeout=60,
+                   env=_env())
 
 
 def _cleanup(workdir, mnt, image, device):
@@ -411,7 +420,7 @@ class LoopFs:
         """
         umount = _tool("umount")
         res = subprocess.run([umount, self.path], capture_output=True, text=True, check=False,
-                             timeout=120)
+                             timeout=120, env=_env())
         if res.returncode:
             busy = "busy" in (res.stderr or "")
             raise _oserror(_errno.EBUSY if busy else _errno.EIO,
