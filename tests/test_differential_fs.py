@@ -123,6 +123,14 @@ def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
     assert _verdict("christoph", "ext2", "st_blocks_kb", 1032, 1024) == "DISAGREE"
 
 
+def test_without_root_the_table_says_why_and_the_simulator_still_runs(monkeypatch):
+    monkeypatch.setattr(fs_scenarios.os, "geteuid", lambda: 1000)
+    t = compare_on("xfs", "christoph", size=SIZE, timeout=CAP)
+    assert t.real_error.startswith("Unavailable: not root") and t.sim_error is None
+    assert {r.verdict for r in t.rows} == {"n/a (only one side ran)"}
+    assert dict((r.field, r.sim) for r in t.rows)["read_back_intact"] == FILE_PAGES
+
+
 def test_compare_on_refuses_an_unknown_scenario():
     with pytest.raises(OSError):
         compare_on("ext4", "nope")
