@@ -213,13 +213,14 @@ def dave_check(r):
 
 # -- mlock04 -----------------------------------------------------------------------------------
 
-def mlock04_experiment(m, p, where=None):
-    """LTP mlock04.c: a 40960-byte file (ftruncate), mapped PROT_WRITE, MAP_SHARED;
-    mlock, munlock, munmap. Return each call's errno name ("" for none)."""
+def mlock04_experiment(m, p, where=None, prot=PROT_WRITE, flags=MAP_SHARED):
+    """LTP mlock04.c: a 40960-byte file (ftruncate), mapped PROT_WRITE, MAP_SHARED
+    (or prot and flags: the exercises vary them); mlock, munlock, munmap.
+    Return each call's errno name ("" for none)."""
     where = _dir(m, where)
     fd = p.open(f"{where}/test_mlock", os.O_RDWR | os.O_CREAT)
     p.ftruncate(fd, LTP_FILE_LEN)
-    buf = p.mmap(0, LTP_FILE_LEN, PROT_WRITE, MAP_SHARED, fd, 0)
+    buf = p.mmap(0, LTP_FILE_LEN, prot, flags, fd, 0)
     out = {call: call_outcome(getattr(p, call), buf, LTP_FILE_LEN) or ""
            for call in ("mlock", "munlock", "munmap")}
     p.close(fd)
@@ -326,9 +327,10 @@ def _name(kernel):
 
 
 @functools.lru_cache(maxsize=None)
-def run_test(test, kernel, fs, options=""):
+def run_test(test, kernel, fs, options="", **params):
     """Run one test on the simulator: a fresh machine with kernel (a version or a
-    mmsim.kernels.Kernel), fs on its scratch directory, a process with CAP_IPC_LOCK."""
+    mmsim.kernels.Kernel), fs on its scratch directory mounted with options, a
+    process with CAP_IPC_LOCK; params go to the test's experiment."""
     if test not in EXPERIMENTS:
         raise error(EINVAL, f"test must be one of {TESTS}, not {test!r}")
     if fs not in ALL_FILESYSTEMS:
@@ -338,7 +340,7 @@ def run_test(test, kernel, fs, options=""):
         return Outcome(test, _name(kernel), fs, "not applicable", why)
     m, p = sim_machine(kernel=kernel, fs=fs, ram=SIM_RAM, fs_size=SIM_FS_SIZE, options=options,
                        memlock=(RLIM_INFINITY, RLIM_INFINITY), caps={"CAP_IPC_LOCK"})
-    return judge(test, _name(kernel), fs, EXPERIMENTS[test][0](m, p))
+    return judge(test, _name(kernel), fs, EXPERIMENTS[test][0](m, p, **params))
 
 
 def matrix(tests=TESTS, kernels=KERNELS, filesystems=FILESYSTEMS):
