@@ -29,8 +29,8 @@ import functools
 import os
 from dataclasses import dataclass, field, replace
 
-from .._abi import (FALLOC_FL_KEEP_SIZE, MAP_POPULATE, MAP_SHARED, MLOCK_ONFAULT, MS_SYNC, KiB,
-                    MiB, PAGE_SIZE, PROT_READ, PROT_WRITE, RLIM_INFINITY)
+from .._abi import (FALLOC_FL_KEEP_SIZE, MAP_POPULATE, MAP_SHARED, MLOCK_ONFAULT, MS_SYNC, MiB,
+                    PAGE_SIZE, PROT_READ, PROT_WRITE, RLIM_INFINITY)
 from ..errors import EINVAL, error
 from ..experiment import machine as sim_machine, outcome as call_outcome
 from ..fs import ALL_FILESYSTEMS
