@@ -92,12 +92,21 @@ def _dirty_kb(p, a):
 
 
 def _drop(m):
-    """Drop the page cache; False where this backend cannot (the real one without root)."""
+    """Drop the page cache of the test's files: "remount" (a loop filesystem of
+    mmsim.loopfs, unmounted and mounted again), "drop_caches", or "" where this
+    backend cannot (the real kernel without root)."""
+    remount = getattr(m, "remount", None)
+    if remount is not None:
+        try:
+            remount()
+            return "remount"
+        except Exception:           # mmsim.real.Unavailable: not in a loop filesystem
+            pass
     try:
         m.drop_caches()
-        return True
+        return "drop_caches"
     except OSError:
-        return False
+        return ""
 
 
 def _hook(m, where):
@@ -113,11 +122,12 @@ def _hook(m, where):
 
 def christoph_experiment(m, p, where=None, pages=PAGES):
     """mlock a shared mapping, dirty it, munlock, then msync (file "msync") or fsync
-    (file "fsync"); unmap, drop the page cache and read every page back with pread.
+    (file "fsync"); unmap and close, drop the page cache, and read every page
+    back with pread.
 
     Return per way: its errno name ("" for none), st_blocks after the mlock
-    and after the sync, and the pages that did not read back what was stored;
-    and whether the page cache could be dropped.
+    and after the sync, and the pages that did not read back what was
+    stored; and how the page cache was dropped (_drop: "" if it could not be).
     """
     where = _dir(m, where)
     size = pages * PAGE_SIZE
@@ -140,9 +150,11 @@ def christoph_experiment(m, p, where=None, pages=PAGES):
         out[way] = {"error": err or "", "blocks_after_mlock": blocks_mlock,
                     "blocks_after_sync": m.stat(path).st_blocks}
         p.munmap(a, size)
-        files[way] = (fd, stored)
+        p.close(fd)
+        files[way] = (path, stored)
     out["dropped"] = _drop(m)
-    for way, (fd, stored) in files.items():
+    for way, (path, stored) in files.items():
+        fd = p.open(path, os.O_RDONLY)
         out[way]["lost"] = [i for i, d in enumerate(stored)
                             if p.pread(fd, len(d), i * PAGE_SIZE) != d]
         p.close(fd)
@@ -453,3 +465,87 @@ def catching(switch, fs="ext4"):
     """The probe's fields whose value on the planted kernel differs from 6.18's."""
     real, broken = probe("6.18", fs), probe(planted(switch), fs)
     return [f for f in PROBE_FIELDS if real[f] != broken[f]]
+
+
+# -- the same tests on the reader's kernel -----------------------------------------------------
+
+REAL_TESTS = ("christoph", "dave")
+REAL_TIMEOUT = 20               # wall-clock seconds per experiment
+
+
+def host_kernel():
+    """This host's kernel release (uname -r), or the platform's name off Unix."""
+    return os.uname().release if hasattr(os, "uname") else os.name
+
+
+def real_test(test, scratch_dir=None, timeout=REAL_TIMEOUT, fs=None):
+    """Run one test's experiment on this kernel, in a child (mmsim.real.run), and check it.
+
+    scratch_dir: where the child's scratch directory goes (a loop
+    filesystem's mount point; None: mmsim.real's default); fs names the
+    filesystem in the Outcome (None: the type the scratch directory is on).
+    A host that cannot run it (not Linux, no /proc, a refused size, the
+    time cap) gives "not applicable" with the reason; an experiment whose
+    call the kernel refused gives "failed" with the errno.
+    """
+    from .. import real
+    kernel = host_kernel()
+    ok, why = real.available(scratch_dir)
+    if not ok:
+        return Outcome(test, kernel, fs or "-", "not applicable", why)
+    fs = fs or real.fs_type(real.scratch_base(scratch_dir))
+    why = applies(test, fs)
+    if why:
+        return Outcome(test, kernel, fs, "not applicable", why)
+    try:
+        r = real.run(EXPERIMENTS[test][0], scratch_dir=scratch_dir, timeout=timeout, output=False,
+                     at_timeout="still running after {seconds:g} s")
+    except real.RealError as e:
+        return Outcome(test, kernel, fs, "not applicable", f"{type(e).__name__}: {e}")
+    except OSError as e:
+        return Outcome(test, kernel, fs, "failed", f"a call failed: {os.strerror(e.errno)}")
+    if isinstance(r, dict) and "outcome" in r and len(r) <= 2:
+        return Outcome(test, kernel, fs, "not applicable", r["outcome"])
+    return judge(test, kernel, fs, r)
+
+
+def loop_tests(tests=REAL_TESTS, filesystems=None, size=64 * MiB, timeout=REAL_TIMEOUT):
+    """The tests on this kernel, on each filesystem made in a loop image (mmsim.loopfs).
+
+    Return ({(test, kernel, fs): Outcome}, why): why is "" when loop
+    filesystems could be made at all, else the reason (not root, no
+    losetup ...), and every test is then "not applicable" with it. A
+    filesystem the host cannot make (no mkfs.xfs, the kernel lacks btrfs)
+    is "not applicable" with its own reason.
+    """
+    from .. import loopfs, real
+    kernel, out = host_kernel(), {}
+    filesystems = tuple(filesystems or loopfs.FILESYSTEMS)
+    ok, why = loopfs.available()
+    for fs in filesystems:
+        fs_ok, fs_why = loopfs.available(fs) if ok else (False, why)
+        if not fs_ok:
+            out.update({(t, kernel, fs): Outcome(t, kernel, fs, "not applicable", fs_why)
+                        for t in tests})
+            continue
+        try:
+            with loopfs.mounted(fs, size=size) as mnt:
+                for t in tests:
+                    out[t, kernel, fs] = real_test(t, scratch_dir=mnt.path, timeout=timeout, fs=fs)
+        except (real.RealError, OSError) as e:
+            out.update({(t, kernel, fs): Outcome(t, kernel, fs, "not applicable",
+                                                 f"{type(e).__name__}: {e}")
+                        for t in tests if (t, kernel, fs) not in out})
+    return out, ("" if ok else why)
+
+
+def side_by_side(outcomes, kernel="6.18"):
+    """Rows of (test, fs, the host's status and message, the simulator's status on kernel)
+    for real Outcomes; "-" where the simulator has no model of the filesystem."""
+    rows = []
+    for o in outcomes:
+        sim = run_test(o.test, kernel, o.fs).status if o.fs in ALL_FILESYSTEMS else "-"
+        rows.append({"test": o.test, "fs": o.fs, "host": o.status, "why": o.message,
+                     f"simulated {kernel}": sim,
+                     "agree": "yes" if sim == o.status else ("-" if sim == "-" else "NO")})
+    return rows
