@@ -14,7 +14,7 @@ No simulation logic lives here: everything is computed by mmsim.
 from .apps import App
 from .controls import (MemlockPresets, SizeControl, format_size, fs_control, kernel_control,
                        memlock_control, memlock_preset_control, mount_options_control,
-                       parse_size, profile_control, seed_control)
+                       parse_size, profile_control, regression_control, seed_control)
 from .exercises import Exercise, catalog
 from .text import paths_text, table
 from .views import (STATES, View, block_layout_view, call_chain_view, compare_view,
@@ -26,4 +26,4 @@ __all__ = ["App", "Exercise", "MemlockPresets", "SizeControl", "View", "STATES",
            "format_size", "fs_control", "kernel_control", "memlock_control",
            "memlock_preset_control", "memory_holders_view", "mount_options_control",
            "outcome_grid", "page_state_map", "page_states", "parse_size", "paths_text",
-           "profile_control", "seed_control", "table", "test_grid", "timeline_view"]
+           "profile_control", "regression_control", "seed_control", "table", "test_grid", "timeline_view"]

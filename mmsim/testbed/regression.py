@@ -304,7 +304,9 @@ def xfs166_check(r):
     kinds = "".join("u" if u else "w" for _, u in r["extents"])
     if got != XFS166_OUT or kinds != "wuwuw":
         shape = ", ".join(f"{b} {'unwritten' if u else 'written'}" for b, u in r["extents"])
-        return "failed", f"xfs_bmap shows {len(r['extents'])} extents ({shape} blocks), not 166.out's five"
+        n = len(r["extents"])
+        return "failed", (f"xfs_bmap shows {n} extent{'s' if n != 1 else ''} ({shape} blocks), "
+                          f"not 166.out's five")
     return "passed", ""
 
 
@@ -549,3 +551,23 @@ def side_by_side(outcomes, kernel="6.18"):
                      f"simulated {kernel}": sim,
                      "agree": "yes" if sim == o.status else ("-" if sim == "-" else "NO")})
     return rows
+
+
+# The mount options the chapter's app offers: every filesystem takes them.
+SUITE_OPTIONS = ("", "no_page_mkwrite")
+
+
+def suite(switch="", options=""):
+    """Every test on every filesystem, on 6.18 with one REGRESSIONS switch changed
+    ("" for none: 6.18 itself), each filesystem mounted with options (SUITE_OPTIONS).
+
+    Return {"kernel", "switch", "options", "outcomes": {(test, fs): Outcome},
+    "caught_by": the tests that failed somewhere}.
+    """
+    if options not in SUITE_OPTIONS:
+        raise error(EINVAL, f"options must be one of {SUITE_OPTIONS}, not {options!r}")
+    kernel = planted(switch) if switch else get_kernel("6.18")
+    outcomes = {(t, fs): run_test(t, kernel, fs, options) for t in TESTS for fs in FILESYSTEMS}
+    caught = [t for t in TESTS if any(outcomes[t, fs].status == "failed" for fs in FILESYSTEMS)]
+    return {"kernel": kernel.version, "switch": switch, "options": options,
+            "outcomes": outcomes, "caught_by": caught}
