@@ -644,11 +644,11 @@ TEST_COLOUR = dict(zip(STATUSES, ("#41ab5d", "#ce1256", "#f0f0f0")))
 _TEST_WORD = {"passed": "passed", "failed": "FAILED", "not applicable": "n/a"}
 
 
-def _build_test_grid(fig, nrows, ncols):
+def _build_regression_grid(fig, nrows, ncols):
     return _build_outcome_grid(fig, nrows, ncols, TEST_COLOUR, left=0.2)
 
 
-def test_grid(outcomes, rows, columns, title="the tests, per kernel and filesystem"):
+def regression_grid(outcomes, rows, columns, title="the tests, per kernel and filesystem"):
     """A grid of test outcomes, a cell per (row, column), coloured by status.
 
     outcomes: {(row, column): outcome}, each with .status (one of
@@ -660,15 +660,15 @@ def test_grid(outcomes, rows, columns, title="the tests, per kernel and filesyst
     rows, columns = list(rows), list(columns)
     missing = [(r, c) for r in rows for c in columns if (r, c) not in outcomes]
     if missing:
-        raise error(EINVAL, f"test_grid: no outcome for {missing[0]}")
+        raise error(EINVAL, f"regression_grid: no outcome for {missing[0]}")
     cells = [outcomes[r, c] for r in rows for c in columns]
     bad = sorted({o.status for o in cells} - set(STATUSES))
     if bad:
-        raise error(EINVAL, f"test_grid: unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+        raise error(EINVAL, f"regression_grid: unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
     rgb = np.array([to_rgb(TEST_COLOUR[o.status]) for o in cells]).reshape(len(rows), len(columns), 3)
     names = ["  ".join(r) if isinstance(r, tuple) else str(r) for r in rows]
     height = 0.3 * len(rows) + 1.3
-    with _drawing("test_grid", (len(rows), len(columns)), height, _build_test_grid) as v:
+    with _drawing("regression_grid", (len(rows), len(columns)), height, _build_regression_grid) as v:
         ax = v.parts["ax"]
         v.parts["image"].set_data(rgb)
         ax.set_xticks(range(len(columns)), columns)

@@ -40,12 +40,11 @@ RW = PROT_READ | PROT_WRITE
 # The kernels of the matrix: before the patch, the release candidate with the
 # PROT_WRITE-only regression, the release, today.
 KERNELS = ("2.6.37", "2.6.38-rc2", "2.6.38", "6.18")
-FILESYSTEMS = ("btrfs", "ext2", "ext3", "ext4", "gfs2", "xfs")
-assert set(FILESYSTEMS) == set(ALL_FILESYSTEMS)
+FILESYSTEMS = tuple(sorted(ALL_FILESYSTEMS))     # the six, in the grid's column order
 TESTS = ("christoph", "dave", "mlock04", "xfs/166")
 STATUSES = ("passed", "failed", "not applicable")
-# What the tests' files and the simulated machine are: small, so the whole
-# matrix runs in a second or two.
+# The tests' files and the simulated machine: small, so the whole matrix runs
+# in well under a second of computing.
 PAGES = 16                      # christoph's and dave's files, in pages
 LTP_FILE_LEN = 40960            # mlock04.c: file_len
 XFS166_FILE_SIZE = MiB          # tests/xfs/166: FILE_SIZE=1048576
@@ -290,7 +289,8 @@ def xfs166_filter(extents, size=XFS166_FILE_SIZE):
             first = 0
         else:
             want = written
-        lines.append(f"{i}: [AA..BB] XX..YY AG (AA..BB) {'RIGHT' if blocks == want else 'WRONG'} GOOD")
+        size_word = "RIGHT" if blocks == want else "WRONG"
+        lines.append(f"{i}: [AA..BB] XX..YY AG (AA..BB) {size_word} GOOD")
     return lines
 
 
@@ -371,7 +371,8 @@ def summary(results):
     out = {}
     for key, statuses in rows.items():
         counts = {s: statuses.count(s) for s in STATUSES if s in statuses}
-        out[key] = ", ".join(f"{n} {'n/a' if s == 'not applicable' else s}" for s, n in counts.items())
+        out[key] = ", ".join(f"{n} {'n/a' if s == 'not applicable' else s}"
+                             for s, n in counts.items())
     return out
 
 
@@ -459,8 +460,7 @@ def probe(kernel, fs="ext4"):
            "lost_pages": len(christoph["msync"]["lost"]) + len(christoph["fsync"]["lost"]),
            **{k: more[k] for k in ("onfault_mlocked_kb", "relock_error",
                                    "dirty_kb_after_msync_of_page_0", "populate_rss_kb")}}
-    assert tuple(out) == PROBE_FIELDS
-    return out
+    return {f: out[f] for f in PROBE_FIELDS}
 
 
 def catching(switch, fs="ext4"):

@@ -12,10 +12,9 @@ sense on. The translation of LTP's set-up:
 
 import pytest
 
-from mmsim.testbed import regression
-
 from mmsim import (MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MCL_CURRENT, MCL_FUTURE,
                    MLOCK_ONFAULT, PROT_READ, PROT_WRITE)
+from mmsim.testbed import regression
 
 from peer_support import (ENOMEM, ENOSYS, EINVAL, EPERM, KB, PAGE, RELEASES, errno_of,
                           machine, malloc, needs_mincore, new_file, nobody, root, vmlck_kb)

@@ -2,11 +2,12 @@
 
 import errno
 import functools
+import os
 
 import pytest
 
 import mmsim
-from mmsim import MAP_PRIVATE, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE
+from mmsim import MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE
 from mmsim.fs import ALL_FILESYSTEMS
 from mmsim.testbed import regression as R
 
@@ -78,12 +79,10 @@ def test_christoph_catches_data_loss():
     """Without ->page_mkwrite XFS never converts preallocated extents: the check fails."""
     m, p = mmsim.experiment.machine("6.18", fs="xfs", fs_size=R.SIM_FS_SIZE, ram=R.SIM_RAM,
                                     options="no_page_mkwrite")
-    fd = p.open("/scratch/msync", 0o102)
-    p.fallocate(fd, 0, 0, R.PAGES * 4096)
-    p.close(fd)
-    fd = p.open("/scratch/fsync", 0o102)
-    p.fallocate(fd, 0, 0, R.PAGES * 4096)
-    p.close(fd)
+    for way in ("msync", "fsync"):               # the test's files, preallocated first
+        fd = p.open(f"/scratch/{way}", os.O_RDWR | os.O_CREAT)
+        p.fallocate(fd, 0, 0, R.PAGES * PAGE_SIZE)
+        p.close(fd)
     r = R.christoph_experiment(m, p)
     status, message = R.christoph_check(r)
     assert status == "failed" and message.startswith("data lost: 16 of the pages written out by msync")

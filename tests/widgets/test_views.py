@@ -459,13 +459,13 @@ def _small_tests():
     return o, [("dave", "2.6.37"), ("xfs/166", "6.18")], ["ext2", "xfs"]
 
 
-def test_test_grid_colours_each_cell_by_status_and_counts_rows():
+def test_regression_grid_colours_each_cell_by_status_and_counts_rows():
     from matplotlib.colors import to_rgb
 
-    from widgets import test_grid
+    from widgets import regression_grid
     from widgets.views import DPI, TEST_COLOUR, WIDTH
     outcomes, rows, cols = _small_tests()
-    v = test_grid(outcomes, rows, cols, title="t")
+    v = regression_grid(outcomes, rows, cols, title="t")
     image = v.figure.axes[0].get_images()[0].get_array()
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
@@ -482,14 +482,14 @@ def test_test_grid_colours_each_cell_by_status_and_counts_rows():
     assert [h.get_label() for h in ax.get_legend().legend_handles] == list(TEST_COLOUR)
 
 
-def test_test_grid_refuses_a_missing_cell_or_an_unknown_status():
+def test_regression_grid_refuses_a_missing_cell_or_an_unknown_status():
     from mmsim.testbed.regression import Outcome
-    from widgets import test_grid
+    from widgets import regression_grid
     outcomes, rows, cols = _small_tests()
     with pytest.raises(OSError) as e:
-        test_grid(outcomes, rows, cols + ["btrfs"])
+        regression_grid(outcomes, rows, cols + ["btrfs"])
     assert e.value.errno == errno.EINVAL and "no outcome for" in str(e.value)
     outcomes[("dave", "2.6.37"), "ext2"] = Outcome("dave", "2.6.37", "ext2", "flaky")
     with pytest.raises(OSError) as e:
-        test_grid(outcomes, rows, cols)
+        regression_grid(outcomes, rows, cols)
     assert e.value.errno == errno.EINVAL and "'flaky'" in str(e.value)

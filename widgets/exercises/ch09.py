@@ -7,8 +7,8 @@ from mmsim.testbed.regression import (KERNELS, PROBE_FIELDS, REGRESSIONS, catchi
 from . import Exercise
 from .forms import Assertion, Planted, Words, count
 
-PROTS = {"PROT_WRITE": PROT_WRITE, "PROT_READ": PROT_READ, "PROT_READ|PROT_WRITE": PROT_READ | PROT_WRITE,
-         "PROT_NONE": PROT_NONE}
+PROTS = {"PROT_WRITE": PROT_WRITE, "PROT_READ": PROT_READ,
+         "PROT_READ|PROT_WRITE": PROT_READ | PROT_WRITE, "PROT_NONE": PROT_NONE}
 SHARES = {"MAP_SHARED": MAP_SHARED, "MAP_PRIVATE": MAP_PRIVATE}
 
 
@@ -38,8 +38,9 @@ def _mlock04_make(rng):
 
 
 def _mlock04_ask(q):
-    return (f"LTP's mlock04, varied: on kernel {q['kernel']}, a process maps a 40960-byte file (ftruncate, no blocks) with {q['prot']} and "
-            f"{q['share']}, and mlocks the whole mapping. What does mlock return?")
+    return (f"LTP's mlock04, varied: on kernel {q['kernel']}, a process maps a 40960-byte "
+            f"file (ftruncate, no blocks) with {q['prot']} and {q['share']}, and mlocks the "
+            f"whole mapping. What does mlock return?")
 
 
 def _mlock04_solve(q):
@@ -63,8 +64,8 @@ def _xfs_ask(q):
 
 
 def _xfs_solve(q):
-    r = run_test("xfs/166", q["kernel"], "xfs", options="no_page_mkwrite" if q["no_page_mkwrite"] else "",
-                 mlock_first=q["mlock_first"])
+    options = "no_page_mkwrite" if q["no_page_mkwrite"] else ""
+    r = run_test("xfs/166", q["kernel"], "xfs", options=options, mlock_first=q["mlock_first"])
     return len(r.observed["extents"])
 
 
