@@ -340,11 +340,16 @@ def _name(kernel):
     return get_kernel(kernel).version
 
 
-@functools.lru_cache(maxsize=None)
 def run_test(test, kernel, fs, options="", **params):
     """Run one test on the simulator: a fresh machine with kernel (a version or a
     mmsim.kernels.Kernel), fs on its scratch directory mounted with options, a
-    process with CAP_IPC_LOCK; params go to the test's experiment."""
+    process with CAP_IPC_LOCK; params go to the test's experiment. Simulated
+    once per distinct arguments."""
+    return _run_test(test, get_kernel(kernel), fs, options, tuple(sorted(params.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _run_test(test, kernel, fs, options, params):
     if test not in EXPERIMENTS:
         raise error(EINVAL, f"test must be one of {TESTS}, not {test!r}")
     if fs not in ALL_FILESYSTEMS:
@@ -354,7 +359,7 @@ def run_test(test, kernel, fs, options="", **params):
         return Outcome(test, _name(kernel), fs, "not applicable", why)
     m, p = sim_machine(kernel=kernel, fs=fs, ram=SIM_RAM, fs_size=SIM_FS_SIZE, options=options,
                        memlock=(RLIM_INFINITY, RLIM_INFINITY), caps={"CAP_IPC_LOCK"})
-    return judge(test, _name(kernel), fs, EXPERIMENTS[test][0](m, p, **params))
+    return judge(test, _name(kernel), fs, EXPERIMENTS[test][0](m, p, **dict(params)))
 
 
 def matrix(tests=TESTS, kernels=KERNELS, filesystems=FILESYSTEMS):
@@ -543,13 +548,16 @@ def loop_tests(tests=REAL_TESTS, filesystems=None, size=64 * MiB, timeout=REAL_T
 
 def side_by_side(outcomes, kernel="6.18"):
     """Rows of (test, fs, the host's status and message, the simulator's status on kernel)
-    for real Outcomes; "-" where the simulator has no model of the filesystem."""
+    for real Outcomes, and whether they agree: "-" where there is nothing to compare
+    (the simulator has no model of the filesystem, or the host could not run the test
+    and the simulator could)."""
     rows = []
     for o in outcomes:
         sim = run_test(o.test, kernel, o.fs).status if o.fs in ALL_FILESYSTEMS else "-"
-        rows.append({"test": o.test, "fs": o.fs, "host": o.status, "why": o.message,
+        skipped = o.status == "not applicable" and sim != "not applicable"
+        rows.append({"test": o.test, "fs": o.fs, "host": o.status, "why": " ".join(o.message.split()),
                      f"simulated {kernel}": sim,
-                     "agree": "yes" if sim == o.status else ("-" if sim == "-" else "NO")})
+                     "agree": "-" if sim == "-" or skipped else ("yes" if sim == o.status else "NO")})
     return rows
 
 

@@ -203,10 +203,14 @@ def test_loop_tests_without_loop_filesystems_skip_every_test(monkeypatch):
 
 
 def test_side_by_side_names_agreement():
-    o = R.Outcome("dave", "6.1", "ext4", "passed")
-    t = R.Outcome("dave", "6.1", "tmpfs", "passed")
-    rows = R.side_by_side([o, t])
-    assert [(r["simulated 6.18"], r["agree"]) for r in rows] == [("passed", "yes"), ("-", "-")]
+    rows = R.side_by_side([R.Outcome("dave", "6.1", "ext4", "passed"),
+                           R.Outcome("dave", "6.1", "tmpfs", "passed"),
+                           R.Outcome("dave", "6.1", "xfs", "not applicable", "mount:\n  EPERM"),
+                           R.Outcome("dave", "6.1", "ext4", "failed", "mlock dirtied 4 kB"),
+                           R.Outcome("xfs/166", "6.1", "ext4", "not applicable", "xfs only")])
+    assert [(r["simulated 6.18"], r["agree"]) for r in rows] == [
+        ("passed", "yes"), ("-", "-"), ("passed", "-"), ("passed", "NO"), ("not applicable", "yes")]
+    assert rows[2]["why"] == "mount: EPERM"
 
 
 @pytest.mark.skipif(not mmsim.real.available()[0], reason="needs Linux with /proc")
