@@ -14,7 +14,9 @@ the interpreter's own memory), or "DISAGREE" for anything else, which is a
 simulator bug to fix (or a kernel behaviour to model), never a test to relax.
 
 ``DIFFERENTIAL`` holds the scenarios of the differential tests (issue #4),
-each an experiment with the limits it runs under.
+each an experiment with the limits it runs under; mmsim.fs_scenarios those
+that run on real filesystems in loop images (compare_on), whose tables
+``table()`` builds.
 """
 
 import collections
@@ -31,8 +33,8 @@ from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
 from .errors import Signal
 from .results import PageFlags, StatResult
 
-__all__ = ["run", "machine", "compare", "compare_scenario", "Table", "Row", "outcome", "LEGITIMATE",
-           "REASONS", "DIFFERENTIAL", "Scenario", "real_fs", "SIM_FILESYSTEMS"]
+__all__ = ["run", "machine", "compare", "table", "compare_scenario", "Table", "Row", "outcome",
+           "LEGITIMATE", "REASONS", "DIFFERENTIAL", "Scenario", "real_fs", "SIM_FILESYSTEMS"]
 
 SIM_RAM = 4 * GiB               # the simulated machine, unless ram= says otherwise
 SIM_FS_SIZE = 16 * GiB          # the simulated scratch filesystem
@@ -223,7 +225,7 @@ def _verdict(field, real, sim, explain):
         return f"n/a (not measured on the {side})", None
     if real == sim:
         return "agree", None
-    reason = explain.get(field)
+    reason = explain(field, real, sim) if callable(explain) else explain.get(field)
     if reason is None:
         for pat, name in LEGITIMATE:
             if pat.search(field):
@@ -329,12 +331,22 @@ def compare(experiment, kernel="6.18", memlock=None, caps=None, fs=None, profile
     if caps is None:
         caps = {"CAP_IPC_LOCK"} & real.current_caps()
     caps = set(caps)
-    real_kernel = os.uname().release if hasattr(os, "uname") else None
     r, r_err = _side(lambda: real.run(experiment, memlock=memlock, caps=caps,
                                       timeout=timeout, output=False))
     s, s_err = _side(experiment, setup=lambda: machine(
         kernel=kernel, memlock=memlock, caps=caps, fs=fs, profile=profile, ram=ram,
         fs_size=fs_size, options=options))
+    return table(name, r, r_err, s, s_err, why, kernel=kernel)
+
+
+def table(name, r, r_err, s, s_err, explain, kernel="6.18", reasons=None):
+    """Return the Table of two sides' flattened results (None and an error for a side that failed).
+
+    explain: {field: reason name}, or a function (field, real, sim) -> reason
+    name or None; reasons: reason name -> explanation, besides REASONS.
+    """
+    real_kernel = os.uname().release if hasattr(os, "uname") else None
+    texts = dict(REASONS, **(reasons or {}))
     rows, notes = [], {}
     if r is not None or s is not None:
         keys = list(r or {}) + [k for k in (s or {}) if k not in (r or {})]
@@ -348,9 +360,9 @@ def compare(experiment, kernel="6.18", memlock=None, caps=None, fs=None, profile
             if r is None or s is None:
                 verdict, reason = "n/a (only one side ran)", None
             else:
-                verdict, reason = _verdict(k, rv, sv, why)
+                verdict, reason = _verdict(k, rv, sv, explain)
             if reason is not None:
-                notes[reason] = REASONS.get(reason, reason)
+                notes[reason] = texts.get(reason, reason)
             rows.append(Row(k, None if rv is _MISSING else rv,
                             None if sv is _MISSING else sv, verdict))
     return Table(name, rows, r_err, s_err, kernel=kernel, real_kernel=real_kernel,
