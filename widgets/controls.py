@@ -122,6 +122,13 @@ def mount_options_control(value=""):
                       description="mount -o")
 
 
+def regression_control(value=""):
+    """A regression to plant in 6.18: one switch of mmsim.testbed.regression.REGRESSIONS, or none."""
+    from mmsim.testbed.regression import REGRESSIONS
+    return w.Dropdown(options=[("none (6.18 as it is)", "")] + [(s, s) for s in REGRESSIONS],
+                      value=value, description="planted")
+
+
 def profile_control(value="2010"):
     """The hardware cost profile."""
     return w.ToggleButtons(options=list(mmsim.PROFILES), value=value, description="hardware",

@@ -27,6 +27,7 @@ from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from mmsim import PAGE_SIZE
 from mmsim.errors import EINVAL, error
 from mmsim.testbed.enospc import OUTCOMES
+from mmsim.testbed.regression import STATUSES
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
@@ -567,9 +568,9 @@ OUTCOME_COLOUR = dict(zip(OUTCOMES, ("#54278f", "#fec44f", "#ce1256", "#41ab5d")
 _DARK = {"hung", "lost"}
 
 
-def _build_outcome_grid(fig, nrows, ncols):
+def _build_outcome_grid(fig, nrows, ncols, colours=OUTCOME_COLOUR, left=0.15):
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.15, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
+    fig.subplots_adjust(left=left, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
     ax = fig.add_subplot()
     image = ax.imshow(np.ones((nrows, ncols, 3)), aspect="auto", interpolation="nearest",
                       extent=(-0.5, ncols - 0.5, nrows - 0.5, -0.5))
@@ -583,8 +584,8 @@ def _build_outcome_grid(fig, nrows, ncols):
         side.set_visible(False)
     texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=FONT_SIZE - 2, linespacing=1.15)
               for c in range(ncols)] for r in range(nrows)]
-    ax.legend(handles=[Patch(color=OUTCOME_COLOUR[k], label=k) for k in OUTCOMES],
-              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(OUTCOMES))
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(colours))
     return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
 
 
@@ -634,6 +635,57 @@ def outcome_grid(runs, rows, columns, title="how the stores end"):
                  **{f"{r} | {' '.join(c.split())}": (
                      f"{runs[r, c].word}, {runs[r, c].seconds:.3f} s, {runs[r, c].stored} "
                      f"stored, read back {runs[r, c].read_back}") for r in rows for c in columns}}
+    return v
+
+
+# A regression test's statuses (chapter 09), in colours no page state has;
+# a light cell for a test that does not apply.
+TEST_COLOUR = dict(zip(STATUSES, ("#41ab5d", "#ce1256", "#f0f0f0")))
+_TEST_WORD = {"passed": "passed", "failed": "FAILED", "not applicable": "n/a"}
+
+
+def _build_regression_grid(fig, nrows, ncols):
+    return _build_outcome_grid(fig, nrows, ncols, TEST_COLOUR, left=0.2)
+
+
+def regression_grid(outcomes, rows, columns, title="the tests, per kernel and filesystem"):
+    """A grid of test outcomes, a cell per (row, column), coloured by status.
+
+    outcomes: {(row, column): outcome}, each with .status (one of
+    mmsim.testbed.regression.STATUSES), as regression.run_test returns
+    them; rows are e.g. (test, kernel) pairs, shown as "test  kernel".
+    numbers: cells per status, then per row the statuses across the
+    columns, counted ("failed 6", "passed 1, n/a 5").
+    """
+    rows, columns = list(rows), list(columns)
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in outcomes]
+    if missing:
+        raise error(EINVAL, f"regression_grid: no outcome for {missing[0]}")
+    cells = [outcomes[r, c] for r in rows for c in columns]
+    bad = sorted({o.status for o in cells} - set(STATUSES))
+    if bad:
+        raise error(EINVAL, f"regression_grid: unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+    rgb = np.array([to_rgb(TEST_COLOUR[o.status]) for o in cells]).reshape(len(rows), len(columns), 3)
+    names = ["  ".join(r) if isinstance(r, tuple) else str(r) for r in rows]
+    height = 0.3 * len(rows) + 1.3
+    with _drawing("regression_grid", (len(rows), len(columns)), height, _build_regression_grid) as v:
+        ax = v.parts["ax"]
+        v.parts["image"].set_data(rgb)
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(rows)), names)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                status = outcomes[r, c].status
+                text = v.parts["texts"][i][j]
+                text.set_text(_TEST_WORD[status])
+                text.set_color("white" if status == "failed" else "black")
+        v.parts["title"].set_text(title)
+    counts = Counter(o.status for o in cells)
+    v.numbers = {k: counts[k] for k in STATUSES}
+    for name, r in zip(names, rows):
+        row = Counter(outcomes[r, c].status for c in columns)
+        v.numbers[name] = ", ".join(f"{'n/a' if k == 'not applicable' else k} {row[k]}"
+                                    for k in STATUSES if row[k])
     return v
 
 

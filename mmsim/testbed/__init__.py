@@ -14,6 +14,7 @@ parameters returning plain data:
 * mkwrite: chapter 05 (what ->page_mkwrite does at the first store).
 * enospc: chapter 06 (ENOSPC: hang, SIGBUS or silent data loss).
 * layout: chapter 07 (sparse-file layout).
+* regression: chapter 09 (the regression tests the thread asked for, per kernel and filesystem).
 
 Everything here calls the public Process and Machine API (DESIGN.md
 section 2); nothing models the kernel, so nothing here names a kernel

@@ -26,6 +26,7 @@ import pytest
 import mmsim
 from mmsim import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, MAP_FIXED, MAP_SHARED, MS_SYNC,
                    MiB, PROT_READ, PROT_WRITE)
+from mmsim.testbed import regression
 
 from peer_support import (PAGE, RELEASES, cycle_mount, machine, needs_ctime, needs_mtime,
                           needs_pread, needs_pwrite, new_file)
@@ -456,49 +457,27 @@ def test_generic_438(fs):
 
 # -- xfs/166: ->page_mkwrite and unwritten extents ---------------------------------------------
 
-XFS166_SIZE = MiB            # the case's size before 5.18's large folios made it 12 MiB
-
-
-def unwritten_mmap(p, path, size):
-    """src/unwritten_mmap: ftruncate, XFS_IOC_RESVSP64 over the whole file
-    (fallocate KEEP_SIZE), then zeros stored at o-1, o/2 and 0 through a
-    shared mapping, munmap, fsync."""
-    fd = new_file(p, path, size)
-    p.fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size)
-    buf = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-    return fd, buf
-
-
-def xfs166_golden(extents, size):
-    """_filter_blocks: written, unwritten, written, unwritten, written; every
-    written extent the first one's size; the unwritten ones half the file
-    less one and less two written extents."""
-    if len(extents) != 5:
-        return False
-    w = extents[0].length
-    want = [(w, False), (size // 2 - w, True), (w, False), (size // 2 - 2 * w, True), (w, False)]
-    return [(e.length, e.unwritten) for e in extents] == want
+# tests/xfs/166 and src/unwritten_mmap.c are ported in mmsim.testbed.regression (chapter 09
+# runs them over every kernel and filesystem); here on the suites' /mnt.
+XFS166_SIZE = regression.XFS166_FILE_SIZE   # the case's size before 5.18's large folios made it 12 MiB
 
 
 def _xfs166(kernel, options="", mlock_first=False):
     m = machine(kernel, fs="xfs", options=options)
     p = m.spawn(memlock=(XFS166_SIZE, XFS166_SIZE))
-    fd, buf = unwritten_mmap(p, "/mnt/test_file", XFS166_SIZE)
-    if mlock_first:
-        p.mlock(buf, XFS166_SIZE)
-    o = XFS166_SIZE
-    for off in (o - 1, o // 2, 0):
-        p.write(buf + off, b"\0")
-    p.munmap(buf, o)
-    p.fsync(fd)
-    return m.fiemap("/mnt/test_file")
+    return regression.xfs166_experiment(m, p, where="/mnt", mlock_first=mlock_first)
+
+
+def xfs166_golden(r):
+    """_filter_blocks' output is 166.out's: five extents, RIGHT GOOD."""
+    return regression.xfs166_check(r) == ("passed", "")
 
 
 @pytest.mark.parametrize("kernel", RELEASES)
 def test_xfs_166(kernel):
     """xfs/166 (166.out: 5 extents, RIGHT GOOD): ->page_mkwrite marks the stored
     pages' buffers unwritten, so writeback converts just those pages' extents."""
-    assert xfs166_golden(_xfs166(kernel), XFS166_SIZE)
+    assert xfs166_golden(_xfs166(kernel))
 
 
 def test_xfs_166_fails_without_page_mkwrite():
@@ -506,9 +485,9 @@ def test_xfs_166_fails_without_page_mkwrite():
     simulator's no_page_mkwrite mount option, Dave Chinner's 2.6.15 case in
     the thread): the stored pages are written but their extents stay
     unwritten, so the filtered output is WRONG."""
-    extents = _xfs166("6.18", options="no_page_mkwrite")
-    assert not xfs166_golden(extents, XFS166_SIZE)
-    assert all(e.unwritten for e in extents)
+    r = _xfs166("6.18", options="no_page_mkwrite")
+    assert not xfs166_golden(r)
+    assert all(unwritten for _, unwritten in r["extents"])
 
 
 @pytest.mark.parametrize("kernel", ["2.6.38", "6.18"])
@@ -516,12 +495,12 @@ def test_xfs_166_after_mlock(kernel):
     """xfs/166 with the mapping mlocked before the stores (the thread's question:
     after the patch mlock read-faults a shared mapping, so the stores still
     reach ->page_mkwrite): the golden 5 extents."""
-    assert xfs166_golden(_xfs166(kernel, mlock_first=True), XFS166_SIZE)
+    assert xfs166_golden(_xfs166(kernel, mlock_first=True))
 
 
 def test_xfs_166_after_mlock_2_6_37():
     """The same on 2.6.37: mlock write-faults every page (->page_mkwrite and
     set_page_dirty on all of them), writeback converts the whole file: one
     written extent, not xfs/166's five."""
-    extents = _xfs166("2.6.37", mlock_first=True)
-    assert [(e.length, e.unwritten) for e in extents] == [(XFS166_SIZE, False)]
+    r = _xfs166("2.6.37", mlock_first=True)
+    assert r["extents"] == [[XFS166_SIZE // 512, False]]

@@ -65,3 +65,38 @@ def test_wording_helpers():
     assert plural(1, "page") == "1 page" and plural(3, "page") == "3 pages"
     assert first(1) == "the first page" and first(5) == "the first 5 pages"
     assert first(1, whose="its") == "its first page"
+
+
+def _planted():
+    from widgets.exercises.forms import Planted
+    good = {"store_faults": 1, "relock_error": "", "dirty_kb": 0}
+    bad = {"store_faults": 0, "relock_error": "ENOMEM", "dirty_kb": 0}
+    return Planted("store_faults == 1", "6.18", good, "6.18-broken", bad)
+
+
+@pytest.mark.parametrize("typed,right", [
+    ("store_faults == 1", True), ("`store_faults >= 1`", True), ("relock_error == ''", True),
+    ("relock_error not in ('ENOMEM', 'EPERM')", True), ("store_faults", True),
+    ("dirty_kb == 0 and store_faults == 1", True), ("not relock_error", True),
+    ("0 < store_faults <= 1", True), ("dirty_kb == 0", False), ("store_faults == 0", False),
+    ("dirty_kb == 0 or store_faults == 1", False), ("relock_error < 3", False)])
+def test_an_assertion_catches_when_it_holds_on_the_good_result_and_fails_on_the_bad(typed, right):
+    from widgets.exercises.forms import Assertion
+    form, answer = Assertion(["store_faults", "relock_error", "dirty_kb"]), _planted()
+    given = form.read(typed)
+    assert form.agrees(given, answer) is right
+    if not right:
+        assert form.why_wrong(given, answer).startswith(str(given))
+
+
+@pytest.mark.parametrize("typed,says", [
+    ("__import__('os').system('true')", "is not a comparison"), ("open('x') == 1", "neither a field"),
+    ("store_faults.real == 1", "neither a field"), ("banana == 1", "'banana' is not a field"),
+    ("store_faults = 1", "is not Python"), ("[x for x in store_faults]", "is not a comparison"),
+    ("store_faults is 1", "only == != < <= > >= in and not in compare"),
+    ("store_faults == {1: 2}", "neither a field")])
+def test_an_assertion_outside_the_grammar_is_refused_before_anything_runs(typed, says):
+    from widgets.exercises.forms import Assertion
+    with pytest.raises(Unreadable) as e:
+        Assertion(["store_faults"]).read(typed)
+    assert str(e.value).startswith("not an assertion") and says in str(e.value)

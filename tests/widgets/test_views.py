@@ -448,3 +448,48 @@ def test_block_layout_view_skips_holes_and_reuses_its_figure():
     with reuse(again):                                  # two panels: a figure of its own
         two = block_layout_view([m2.layout("/data/f")] * 2, ["a", "b"])
     assert two.figure is not again.figure
+
+
+def _small_tests():
+    from mmsim.testbed.regression import Outcome
+    o = {(("dave", "2.6.37"), "ext2"): Outcome("dave", "2.6.37", "ext2", "failed", "mlock dirtied"),
+         (("dave", "2.6.37"), "xfs"): Outcome("dave", "2.6.37", "xfs", "failed", "mlock dirtied"),
+         (("xfs/166", "6.18"), "ext2"): Outcome("xfs/166", "6.18", "ext2", "not applicable", "xfs"),
+         (("xfs/166", "6.18"), "xfs"): Outcome("xfs/166", "6.18", "xfs", "passed")}
+    return o, [("dave", "2.6.37"), ("xfs/166", "6.18")], ["ext2", "xfs"]
+
+
+def test_regression_grid_colours_each_cell_by_status_and_counts_rows():
+    from matplotlib.colors import to_rgb
+
+    from widgets import regression_grid
+    from widgets.views import DPI, TEST_COLOUR, WIDTH
+    outcomes, rows, cols = _small_tests()
+    v = regression_grid(outcomes, rows, cols, title="t")
+    image = v.figure.axes[0].get_images()[0].get_array()
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            assert tuple(image[i, j]) == to_rgb(TEST_COLOUR[outcomes[r, c].status])
+    assert [t.get_text() for t in v.figure.axes[0].texts] == ["FAILED", "FAILED", "n/a", "passed"]
+    assert [t.get_text() for t in v.figure.axes[0].get_yticklabels()] == ["dave  2.6.37", "xfs/166  6.18"]
+    assert v.text().splitlines() == ["passed: 1", "failed: 2", "not applicable: 1",
+                                     "dave  2.6.37: failed 2", "xfs/166  6.18: passed 1, n/a 1"]
+    assert v.figure.dpi == DPI and v.figure.get_figwidth() == WIDTH
+    v.figure.canvas.draw()
+    renderer = v.figure.canvas.get_renderer()
+    ax = v.figure.axes[0]
+    assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
+    assert [h.get_label() for h in ax.get_legend().legend_handles] == list(TEST_COLOUR)
+
+
+def test_regression_grid_refuses_a_missing_cell_or_an_unknown_status():
+    from mmsim.testbed.regression import Outcome
+    from widgets import regression_grid
+    outcomes, rows, cols = _small_tests()
+    with pytest.raises(OSError) as e:
+        regression_grid(outcomes, rows, cols + ["btrfs"])
+    assert e.value.errno == errno.EINVAL and "no outcome for" in str(e.value)
+    outcomes[("dave", "2.6.37"), "ext2"] = Outcome("dave", "2.6.37", "ext2", "flaky")
+    with pytest.raises(OSError) as e:
+        regression_grid(outcomes, rows, cols)
+    assert e.value.errno == errno.EINVAL and "'flaky'" in str(e.value)

@@ -13,7 +13,7 @@ seed makes the answer (random.Random(seed), nothing global), so every
 student can get other numbers and the book still checks them. The answer
 is always computed by mmsim for the drawn parameters; simulations are
 cached per exercise and parameters, so a variant asked twice runs once.
-Each chapter's exercises are in its own module (ch01 ... ch08).
+Each chapter's exercises are in its own module (ch01 ... ch09).
 """
 
 import functools
@@ -99,7 +99,8 @@ class Variant:
             return False, str(e)
         if self.form.agrees(value, self.answer):
             return True, f"right: {self.form.show(self.answer)}"
-        return False, f"wrong; hint: {self.hint}"
+        why = getattr(self.form, "why_wrong", None)     # a form that can say why (forms.Assertion)
+        return False, f"wrong{': ' + why(value, self.answer) if why else ''}; hint: {self.hint}"
 
     def reveal(self):
         """The answer, as text with its unit."""
@@ -147,8 +148,8 @@ class Catalog(Mapping):
 @functools.cache
 def catalog():
     """Every exercise of the book, in chapter order."""
-    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08
-    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08)
+    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
+    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
                  for ex in ch.EXERCISES]
     return Catalog(sorted(exercises, key=lambda ex: (ex.chapter, ex.number)))
 

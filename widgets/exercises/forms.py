@@ -6,7 +6,10 @@ the units it can convert, and explains what it cannot read instead of
 calling it wrong.
 """
 
+import ast
+import operator
 import re
+from dataclasses import dataclass
 
 from mmsim import PAGE_SIZE
 
@@ -184,3 +187,145 @@ def a(number):
 def first(n, noun="page", whose="the"):
     """'the first page', 'the first 3 pages' ('its first page' with whose="its")."""
     return f"{whose} first {noun}" if n == 1 else f"{whose} first {plural(n, noun)}"
+
+
+class Assertion:
+    """One assertion over a result's fields, as a test would write it: `store_faults == 1`.
+
+    The grammar is Python's, restricted: field names, literals (numbers,
+    strings, True, False, None, and lists or tuples of them), the comparisons
+    == != < <= > >= in, not in, and `and`, `or`, `not`. Nothing is called and
+    nothing else is looked up, so an answer can be evaluated safely. The right
+    answer is a Planted (the canonical assertion and the two results); a
+    typed assertion agrees when it holds on the good result and fails on the
+    broken one.
+    """
+
+    unreadable = "not an assertion"
+
+    def __init__(self, fields):
+        self.fields = list(fields)
+
+    def instruction(self):
+        return (f"Answer with one assertion over the fields "
+                f"({', '.join(self.fields)}): a field, a comparison (== != < <= > >= in) and a "
+                f"value, such as `store_faults == 1`; join several with and, or.")
+
+    def read(self, text):
+        """The parsed assertion (an Assertion.Parsed); raise Unreadable if text is none."""
+        text = str(text).strip().strip("`").strip()
+        if not text:
+            raise Unreadable("no answer yet: type an assertion, like store_faults == 1")
+        try:
+            tree = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            raise Unreadable(f"{self.unreadable}: {text!r} is not Python; type one like "
+                             f"store_faults == 1") from None
+        bad = self._refuse(tree)
+        if bad:
+            raise Unreadable(f"{self.unreadable}: {bad}; type one like store_faults == 1")
+        return Parsed(text, tree)
+
+    def _refuse(self, node):
+        """Why node is outside the grammar ("" if it is inside)."""
+        if isinstance(node, ast.BoolOp):
+            return next(filter(None, map(self._refuse, node.values)), "")
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return self._refuse(node.operand)
+        if isinstance(node, ast.Compare):
+            if not all(isinstance(op, _COMPARE) for op in node.ops):
+                return "only == != < <= > >= in and not in compare"
+            for side in [node.left, *node.comparators]:
+                if isinstance(side, ast.Name):
+                    if side.id not in self.fields:
+                        return f"{side.id!r} is not a field of the result"
+                elif not _literal(side):
+                    return f"{ast.unparse(side)!r} is neither a field nor a value"
+            return ""
+        if isinstance(node, ast.Name):
+            return ("" if node.id in self.fields else f"{node.id!r} is not a field of the result")
+        return f"{ast.unparse(node)!r} is not a comparison"
+
+    def holds(self, parsed, result):
+        """Whether parsed holds on result (a dict); None where Python refuses a comparison."""
+        try:
+            return bool(_evaluate(parsed.tree, result))
+        except TypeError:
+            return None
+
+    def agrees(self, given, right):
+        return self.holds(given, right.good) is True and self.holds(given, right.bad) is False
+
+    def why_wrong(self, given, right):
+        """Why a readable assertion is wrong: what it does on each result."""
+        good = self.holds(given, right.good)
+        if good is None:
+            return f"{given} compares values of different types on {right.good_name}"
+        if not good:
+            return f"{given} fails on {right.good_name} too, where the result is right"
+        return f"{given} holds on {right.bad_name} too: it does not catch the regression"
+
+    def show(self, value):
+        return str(value)
+
+    def words(self):
+        return list(self.fields)
+
+
+class Parsed:
+    """A typed assertion: its text and its expression tree."""
+
+    def __init__(self, text, tree):
+        self.text, self.tree = text, tree
+
+    def __str__(self):
+        return self.text
+
+
+@dataclass(frozen=True)
+class Planted:
+    """The right answer to an assertion exercise: one assertion that catches it,
+    and the results on the good kernel and on the broken one (field -> value)."""
+
+    assertion: str
+    good_name: str
+    good: dict
+    bad_name: str
+    bad: dict
+
+    def __str__(self):
+        return self.assertion
+
+
+_COMPARE = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn)
+_OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+        ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+        ast.NotIn: lambda a, b: a not in b}
+
+
+def _literal(node):
+    try:
+        ast.literal_eval(node)
+    except ValueError:
+        return False
+    return not isinstance(node, (ast.Dict, ast.Set))
+
+
+def _evaluate(node, result):
+    """Evaluate a tree that Assertion.read accepted, over result."""
+    if isinstance(node, ast.BoolOp):
+        values = (_evaluate(v, result) for v in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp):
+        return not _evaluate(node.operand, result)
+    if isinstance(node, ast.Name):
+        return result[node.id]
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, result)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = _evaluate(right_node, result)
+            if not _OPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    return ast.literal_eval(node)
