@@ -15,6 +15,7 @@ limit: the medians go to benchmarks/results/browser.json, which
 """
 
 import statistics
+import warnings
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from lab_driver import Lab, chromium_version, find_chromium
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 CHAPTERS = sorted(p.name for p in BOOK.glob("*.ipynb"))
-MOVES = 5           # moves per app: the median of these is the benchmark figure
+MOVES = 3           # moves per app: the median of these is the benchmark figure
 RESULTS = {}        # chapter -> what was measured, written at the end of the module
 
 
@@ -46,6 +47,8 @@ def chapter(request, lab):
     ch.close()
     RESULTS[ch.name] = {"open_s": round(ch.open_s, 3), "widget_views": ch.first_open["views"],
                         "run_all_s": None if ch.run_s is None else round(ch.run_s, 3)}
+    if ch.reopened:
+        RESULTS[ch.name]["reopened_after"] = ch.reopened["widget_errors"]
     for cell, (control, times) in ch.moves.items():
         RESULTS[ch.name].setdefault("apps", []).append(
             {"cell": cell, "control": control, "moves_ms": [round(t, 1) for t in times],
@@ -53,6 +56,15 @@ def chapter(request, lab):
 
 
 def test_first_open_shows_the_stored_widgets(chapter):
+    assert chapter.unstored == [], (
+        f"{chapter.name}: {len(chapter.unstored)} widget views stored in its outputs have no "
+        "model in its stored widget state (they show 'Error displaying widget: model not "
+        "found'): re-execute it from a fresh kernel: .venv/bin/python -m jupyter nbconvert "
+        "--to notebook --execute --inplace --ExecutePreprocessor.record_timing=False "
+        f"book/{chapter.name}")
+    if chapter.reopened:
+        warnings.warn(f"{chapter.name}: the first open showed {chapter.reopened['widget_errors']}"
+                      " (jupyterlab_widgets' 2 s model wait, under load); the second was checked")
     seen = chapter.first_open
     assert seen["as_text"] == [], f"{chapter.name}: widgets shown as text: {seen['as_text']}"
     assert seen["widget_errors"] == [], f"{chapter.name}: {seen['widget_errors']}"
