@@ -32,6 +32,7 @@ START_TIMEOUT_S = 120
 OPEN_TIMEOUT_MS = 120_000
 RUN_ALL_TIMEOUT_MS = 300_000
 REDRAW_TIMEOUT_MS = 60_000
+REOPENS = 2
 
 # JupyterLab settings of a reader who has said no to news and update checks:
 # no pop-up over the notebook and no request to the network.
@@ -167,19 +168,20 @@ class Lab:
         """Open book/<name> in the page; return its Chapter.
 
         If a view whose model is in the stored state shows "model not found",
-        close and open it once more: jupyterlab_widgets 3.0 (5.0.16 of its
+        close and open it again (at most REOPENS times): jupyterlab_widgets 3.0 (5.0.16 of its
         lab extension) lets a view give up after polling 2 s for its model
         when the kernel's widget restore has finished first and the
         notebook's stored state is still loading, which happens here under
-        heavy load (seen once at a load average of 6 on 2 cores). The
-        chapter's .reopened then holds what the first open showed.
+        heavy load (seen in one chapter of nine at load averages of 6-10 on
+        2 cores). The chapter's .reopened then lists what each earlier open showed.
         """
-        chapter = Chapter(self, name)
-        if chapter.first_open["widget_errors"] and not chapter.unstored:
-            first = chapter.first_open
+        chapter, earlier = Chapter(self, name), []
+        while (chapter.first_open["widget_errors"] and not chapter.unstored
+               and len(earlier) < REOPENS):
+            earlier.append(chapter.first_open)
             chapter.close()
             chapter = Chapter(self, name)
-            chapter.reopened = first
+        chapter.reopened = earlier
         return chapter
 
 
@@ -238,7 +240,7 @@ class Chapter:
         views, state = stored_widgets(self.path)
         self.expected_views = len(views)
         self.unstored = [v for v in views if v not in state]     # views that cannot show
-        self.reopened = None
+        self.reopened = []
         self.app_cells = app_cells(self.path)
         self.page.evaluate(HELPERS)
         t0 = time.perf_counter()

@@ -4,7 +4,8 @@ One JupyterLab server for the module, on a temporary copy of book/, its
 notebooks trusted as `make lab` trusts them. Each chapter is opened fresh
 in the same page, in turn, and
 (a) before any cell runs, shows every widget view stored in the notebook
-    (its apps and exercise boxes) as a widget, none as text;
+    (its apps and exercise boxes) as a widget, none as text (an open that
+    lost jupyterlab_widgets' load race is retried, with a warning: Lab.open);
 (b) runs all its cells (Run All): every code cell executed in order, no
     error output, no traceback, no "Error displaying widget", the kernel
     idle at the end;
@@ -48,7 +49,7 @@ def chapter(request, lab):
     RESULTS[ch.name] = {"open_s": round(ch.open_s, 3), "widget_views": ch.first_open["views"],
                         "run_all_s": None if ch.run_s is None else round(ch.run_s, 3)}
     if ch.reopened:
-        RESULTS[ch.name]["reopened_after"] = ch.reopened["widget_errors"]
+        RESULTS[ch.name]["reopened_after"] = [e["widget_errors"] for e in ch.reopened]
     for cell, (control, times) in ch.moves.items():
         RESULTS[ch.name].setdefault("apps", []).append(
             {"cell": cell, "control": control, "moves_ms": [round(t, 1) for t in times],
@@ -62,9 +63,9 @@ def test_first_open_shows_the_stored_widgets(chapter):
         "found'): re-execute it from a fresh kernel: .venv/bin/python -m jupyter nbconvert "
         "--to notebook --execute --inplace --ExecutePreprocessor.record_timing=False "
         f"book/{chapter.name}")
-    if chapter.reopened:
-        warnings.warn(f"{chapter.name}: the first open showed {chapter.reopened['widget_errors']}"
-                      " (jupyterlab_widgets' 2 s model wait, under load); the second was checked")
+    for earlier in chapter.reopened:
+        warnings.warn(f"{chapter.name}: an open showed {earlier['widget_errors']} (jupyterlab_"
+                      "widgets' 2 s model wait, under load); it was opened again")
     seen = chapter.first_open
     assert seen["as_text"] == [], f"{chapter.name}: widgets shown as text: {seen['as_text']}"
     assert seen["widget_errors"] == [], f"{chapter.name}: {seen['widget_errors']}"
