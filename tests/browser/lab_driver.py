@@ -260,7 +260,7 @@ class Chapter:
             self.page.wait_for_function(
                 """(n) => { const s = window.__mmbook.look(window.__mmbook.panel().node);
                             return s.views + s.widget_errors.length + s.as_text.length >= n; }""",
-                arg=self.expected_views, timeout=30_000, polling="raf")
+                arg=self.expected_views, timeout=30_000, polling=100)
         except PlaywrightTimeout:
             pass                # first_open then holds what was shown instead; the test says it
         self.open_s = time.perf_counter() - t0
