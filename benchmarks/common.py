@@ -7,7 +7,9 @@ already imported the module (and so mmsim, widgets ...): the import is in no
 figure, and nothing of one run is left in the next. The child adds its peak
 RSS (ru_maxrss) to the figures. Progress goes to stderr, tables to stdout.
 
-Run every benchmark: python -m benchmarks [--quick] (make bench).
+Run every benchmark: python -m benchmarks [--quick] (make bench). The table
+also shows the browser figures the last browser test recorded (benchmarks/browser.py),
+unless --only picks benchmarks.
 """
 
 import argparse
@@ -21,6 +23,8 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks import browser
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("bench_hole20g", "bench_engine", "bench_widgets")
@@ -169,10 +173,18 @@ def main(argv=None, modules=MODULES):
                  f"{', quick' if args.quick else ''})")
         rows += importlib.import_module(f"benchmarks.{name}").run(reps, args.quick)
     load.append(os.getloadavg()[0])
+    recorded = browser.load() if not args.only else None
+    if recorded:
+        rows += browser.rows(recorded)
     print()
     print(f"Figures: medians of {reps} fresh process{'es' * (reps > 1)}, import excluded; "
           f"load average {load[0]:.2f} before, {load[1]:.2f} after, {os.cpu_count()} CPUs "
           "(other work on the machine slows every wall time)")
+    if recorded:
+        print(f"The browser rows are not measured here: the last browser test's "
+              f"(tests/browser, {recorded['recorded']}, {recorded.get('chromium', 'chromium')}), "
+              f"median of its moves, from the input event to the new figure in the page; "
+              f"{browser.RESULTS.relative_to(ROOT)}")
     print(table(("benchmark", "figure", "measured", "target", ""), [r.cells() for r in rows]))
     over = [r for r in rows if r.over]
     print(f"\n{len(over)} of {sum(r.target is not None for r in rows)} figures over their target"

@@ -46,3 +46,20 @@ def test_the_chapter_apps_are_built_from_the_notebooks_cells():
     for build in APPS.values():
         app, control = build()
         assert isinstance(app, widgets.App) and control in app.controls
+
+
+def test_the_browser_figures_recorded_by_the_browser_test_become_rows(tmp_path):
+    from benchmarks import browser
+    path = tmp_path / "results" / "browser.json"
+    assert browser.load(path) is None                 # nothing recorded: no rows, no error
+    browser.record({"03_x.ipynb": {"run_all_s": 6.4, "apps": [
+        {"cell": 25, "control": "toggle kernel", "moves_ms": [700.0, 180.0, 170.0],
+         "median_ms": 180.0}]}, "00_y.ipynb": {"run_all_s": None}},
+        path=path, chromium="Chromium 1")
+    data = browser.load(path)
+    assert data["chromium"] == "Chromium 1" and data["recorded"].endswith("UTC")
+    rows = browser.rows(data)
+    assert [r.cells() for r in rows] == [
+        ("browser 03 app", "toggle kernel moved to new figure, median", "180 ms",
+         f"{browser.REDRAW_TARGET_MS} ms", "ok"),
+        ("browser 03", "Run All", "6.4 s", "", "")]
