@@ -141,6 +141,21 @@ def test_outputs_are_stored(path):
         f"stored output, so nbval would compare nothing; {how_to_fix(path)}")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_every_stored_widget_view_has_its_model_in_the_stored_state(path):
+    """A view whose model is missing shows "model not found" on first open."""
+    nb = read(path)
+    state = (nb.metadata.get("widgets", {})
+             .get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
+    views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+             for c in code_cells(nb) for o in c.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    missing = [v for v in views if v not in state]
+    assert not missing, (
+        f"{rel(path)}: {len(missing)} of {len(views)} stored widget views have no model in "
+        f"metadata.widgets (stale state, e.g. after a merge); {how_to_fix(path)}")
+
+
 # -- (b) clean outputs --------------------------------------------------------------
 
 # What must never be stored: each pattern with what it means.
