@@ -109,6 +109,9 @@ def _why_not(fstype):
         return f"loop filesystems need Linux; this is {sys.platform}"
     if os.geteuid() != 0:
         return "not root: making a loop device and mounting need CAP_SYS_ADMIN"
+    from .real import current_caps      # root without CAP_SYS_ADMIN (a container, caps dropped)
+    if "CAP_SYS_ADMIN" not in current_caps():
+        return "root without CAP_SYS_ADMIN: making a loop device and mounting need it"
     if not os.path.exists("/dev/loop-control"):
         return "no /dev/loop-control (the loop driver is not loaded, or this container has no loop devices)"
     for t in ("losetup", "mount", "umount"):

@@ -65,6 +65,13 @@ def test_not_root_says_why_and_refuses(monkeypatch):
             pass
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: checks root without CAP_SYS_ADMIN")
+def test_root_without_cap_sys_admin_says_why(monkeypatch):
+    monkeypatch.setattr(real, "current_caps", lambda which="CapEff": {"CAP_IPC_LOCK"})
+    ok, why = loopfs.available("ext4")
+    assert not ok and "CAP_SYS_ADMIN" in why
+
+
 def test_available_never_raises(monkeypatch):
     def boom(*a, **kw):
         raise RuntimeError("broken /proc")

@@ -33,11 +33,12 @@ def test_other_quantities():
     assert kilobytes().instruction() == "Answer in kB."
     assert ratio().show(2.2) == "2.200x" and seconds().show(50.06) == "50.06 s"
     assert sectors().show(32768) == "32768 (512-byte units)"
+    assert count("extents").show(1) == "1 extent" and count("extents").show(5) == "5 extents"
 
 
 @pytest.mark.parametrize("form,value", [(kilobytes(), 16384), (mebibytes(0.05, 1), 234.375),
                                         (sectors(), 4096), (seconds(), 45.06), (ratio(), 1.482),
-                                        (count("faults"), 0)])
+                                        (count("faults"), 0), (count("faults"), 1)])
 def test_an_answer_as_shown_reads_back_as_right(form, value):
     assert form.agrees(form.read(form.show(value)), value)
 

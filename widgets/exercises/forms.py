@@ -41,9 +41,10 @@ class Quantity:
     """
 
     def __init__(self, unit, units, sentence, tolerance=0.0, decimals=0, suffix=None,
-                 example=None):
+                 example=None, singular=None):
         self.unit, self.units, self.tolerance, self.decimals = unit, dict(units), tolerance, decimals
         self.suffix = f" {unit}" if suffix is None else suffix
+        self.singular_suffix = f" {singular}" if singular else self.suffix
         self.example = self.suffix if example is None else example
         within = f" (within {tolerance:.0%})" if tolerance else ""
         self.sentence = sentence.format(unit=unit) + within + "."
@@ -78,7 +79,8 @@ class Quantity:
         """The answer as text, with its unit."""
         if self.decimals:
             return f"{value:.{self.decimals}f}{self.suffix}"
-        return f"{round(value)}{self.suffix}"
+        n = round(value)
+        return f"{n}{self.singular_suffix if n == 1 else self.suffix}"
 
     def _example(self):
         return f"like 12 or 12{self.example}"
@@ -119,7 +121,7 @@ def count(noun, singular=None):
     units = {"": 1}
     for name in (noun, singular, noun.split()[-1], singular.split()[-1]):
         units[name.lower()] = 1
-    return Quantity(noun, units, "Answer with a number of {unit}")
+    return Quantity(noun, units, "Answer with a number of {unit}", singular=singular)
 
 
 def ratio(tolerance=0.05, decimals=3):
