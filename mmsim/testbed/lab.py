@@ -1,0 +1,206 @@
+"""Chapter 10's lab: the book's experiments on the reader's kernel, next to the simulator.
+
+Every comparison is a scenario of mmsim.experiment (DIFFERENTIAL, PRIVILEGED)
+run by compare_scenario(): the same function on this kernel (mmsim.real, in
+a child) and on a simulated kernel, field by field. This module adds what
+the chapter shows around them, as plain data and text:
+
+* host(): what this machine can run (the real backend, root, loop devices),
+  and host_text(), which says what the chapter skips and how to run it;
+* expectations(): before the real run, from the simulator alone, which
+  fields must agree and which may differ, and why (the verdict rules of
+  mmsim.experiment: allowance());
+* run_lab(), summary(), report(): the comparisons, and one line each;
+* grid(): comparisons per (scenario, column) for the verdict grid view;
+* OLD_MLOCK: the real kernel's MADV_POPULATE_WRITE + mlock against the
+  simulator's 2.6.37 mlock, with the fields that legitimately differ.
+
+Nothing here models the kernel; the simulator side runs through the public
+API, the real side through mmsim.real.
+"""
+
+import os
+import platform
+import sys
+from collections import Counter
+from functools import lru_cache
+
+from .. import experiment as E
+from .. import real
+from ..errors import EINVAL, error
+
+#: the lab's comparisons, in the chapter's order: name -> (scenario, simulated kernel, explain)
+OLD_MLOCK_EXPLAIN = {f: "MADV_POPULATE_WRITE (5.14)" for f in (
+    "populate_write", "rss_kb_after_populate", "dirty_kb_after_populate",
+    "st_blocks_after_populate")}
+LAB = {
+    "mlock_shared_sparse": ("mlock_shared_sparse", "6.18", None),
+    "mlock_private_file": ("mlock_private_file", "6.18", None),
+    "mlock_onfault": ("mlock_onfault", "6.18", None),
+    "mlock_limits": ("mlock_limits", "6.18", None),
+    "mlock_cap_ipc_lock": ("mlock_cap_ipc_lock", "6.18", None),
+    "populate_write_mlock": ("populate_write_mlock", "6.18", None),
+    "populate_write_mlock vs 2.6.37": ("populate_write_mlock", "2.6.37", OLD_MLOCK_EXPLAIN),
+}
+OLD_MLOCK = "populate_write_mlock vs 2.6.37"
+#: the verdict of a whole comparison, worst first: what the grid colours
+VERDICTS = ("DISAGREE", "not run", "differs", "agree")
+HOW_TO_RUN = ("to run the real-kernel cells, open the book as root on Linux, in a VM or a "
+              "container with loop devices (docker run --privileged, or a VM of your own): "
+              "`make lab`, then run this chapter from the top")
+
+
+def _scenario(name):
+    sc = E.DIFFERENTIAL.get(name) or E.PRIVILEGED.get(name)
+    if sc is None:
+        raise error(EINVAL, f"no scenario {name!r}")
+    return sc
+
+
+def _lab(name):
+    if name not in LAB:
+        raise error(EINVAL, f"no comparison {name!r}; the lab has {', '.join(LAB)}")
+    return LAB[name]
+
+
+def host():
+    """Return what this machine offers the lab, as plain data (host-dependent)."""
+    ok, why = real.available()
+    out = {"real": ok, "why": why, "platform": sys.platform,
+           "kernel": os.uname().release if hasattr(os, "uname") else None,
+           "machine": platform.machine(),
+           "root": hasattr(os, "geteuid") and os.geteuid() == 0,
+           "cap_ipc_lock": ok and "CAP_IPC_LOCK" in real.current_caps("CapPrm")}
+    out["loop"], out["loop_why"] = loop_available()
+    return out
+
+
+def loop_available():
+    """Return (True, what) if loop filesystems can be mounted here, else (False, why)."""
+    try:
+        from .. import loopfs
+    except ImportError:
+        return False, "this mmsim has no loop filesystems (mmsim.loopfs)"
+    try:
+        return loopfs.available()
+    except Exception as e:                       # the contract says never; say so if it does
+        return False, f"mmsim.loopfs.available() failed: {type(e).__name__}: {e}"
+
+
+def host_text(h=None):
+    """What the chapter runs on this machine and what it skips, as lines of text."""
+    h = h or host()
+    lines = []
+    if h["real"]:
+        lines.append(f"real kernel: {h['why']}")
+    else:
+        lines.append(f"real kernel: skipped: {h['why']}")
+    if h["real"] and not h["cap_ipc_lock"]:
+        lines.append("CAP_IPC_LOCK: skipped: this process cannot give it to an experiment "
+                     "(not root)")
+    lines.append(f"loop filesystems: {'yes: ' if h['loop'] else 'skipped: '}{h['loop_why']}")
+    if not (h["real"] and h["cap_ipc_lock"] and h["loop"]):
+        lines.append(HOW_TO_RUN)
+    return "\n".join(lines)
+
+
+def compare(name, fs=None, **kw):
+    """Return the Table of one lab comparison (real kernel vs simulator); never raises for the host."""
+    scenario, kernel, explain = _lab(name)
+    table = E.compare_scenario(scenario, kernel=kernel, fs=fs, explain=explain, **kw)
+    table.name = name
+    return table
+
+
+def run_lab(names=None, fs=None):
+    """Return {name: Table} for the lab's comparisons (all of them by default)."""
+    return {n: compare(n, fs=fs) for n in (names or LAB)}
+
+
+@lru_cache(maxsize=64)
+def _simulated(scenario, kernel, fs):
+    sc = _scenario(scenario)
+    return E._fields(E.run(sc.experiment, kernel=kernel, memlock=sc.memlock, caps=sc.caps, fs=fs))
+
+
+def expectations(name, fs="ext4"):
+    """Rows (field, simulated value, what the real kernel must show) of one comparison.
+
+    From the simulator alone (fs fixed, so the rows do not depend on the
+    host): "must agree" for a field no rule lets differ, else "may differ:
+    <reason>" (mmsim.experiment.allowance).
+    """
+    scenario, kernel, explain = _lab(name)
+    why = dict(getattr(_scenario(scenario).experiment, "legitimate", {}) or {})
+    why.update(explain or {})
+    rows = []
+    for field, value in _simulated(scenario, kernel, fs).items():
+        reason = E.allowance(field, why)
+        rule = "must agree" if reason is None else f"may differ: {reason}"
+        if value is None:
+            rule = "n/a: this kernel does not show it"
+        rows.append((field, E._show(field, value), rule))
+    return rows
+
+
+def must_agree(name, fs="ext4"):
+    """The fields of a comparison that no rule lets differ."""
+    return [f for f, _v, rule in expectations(name, fs) if rule == "must agree"]
+
+
+def verdict(table):
+    """One word for a whole Table: DISAGREE, not run, differs (legitimately only) or agree."""
+    if table.real_error or table.sim_error:
+        return "not run"
+    words = {r.verdict.split(" ")[0] for r in table.rows}
+    if "DISAGREE" in words:
+        return "DISAGREE"
+    return "differs" if "differs" in words else "agree"
+
+
+def counts(table):
+    """Counter of the rows' verdicts by their first word: agree, differs, DISAGREE, n/a."""
+    return Counter(r.verdict.split(" ")[0] for r in table.rows)
+
+
+def summary(table):
+    """One line: how the comparison came out, and the reasons of the differences."""
+    if table.real_error or table.sim_error:
+        why = table.real_error or table.sim_error
+        side = "real kernel" if table.real_error else "simulator"
+        return f"{table.name}: not run on the {side}: {why}"
+    c = counts(table)
+    parts = [f"{len(table.rows)} fields: {c['agree']} agree"]
+    if c["differs"]:
+        parts.append(f"{c['differs']} differ legitimately ({', '.join(table.notes)})")
+    if c["n/a"]:
+        parts.append(f"{c['n/a']} measured on one side only")
+    parts.append(f"{c['DISAGREE']} DISAGREE")
+    return f"{table.name} (real {table.real_kernel} vs mmsim {table.kernel}): " + ", ".join(parts)
+
+
+def report(table):
+    """The Table, headed by the kernel that produced its real column, and its summary."""
+    head = f"real column from Linux {table.real_kernel}" if table.real_kernel else "no real kernel"
+    return f"{head}\n{table}\n{summary(table)}"
+
+
+def grid(names, columns, fs_of=None, run=None):
+    """Return {(name, column): Table} for the verdict grid.
+
+    columns: simulated kernels ("2.6.37" ...), compared with the real kernel
+    on the scratch filesystem. fs_of / run are for other layouts (the loop
+    filesystems): run(name, column) -> Table replaces the default.
+    """
+    out = {}
+    for name in names:
+        scenario, _kernel, explain = _lab(name)
+        for col in columns:
+            if run is not None:
+                out[name, col] = run(name, col)
+            else:
+                t = E.compare_scenario(scenario, kernel=col, explain=explain,
+                                       fs=fs_of(col) if fs_of else None)
+                t.name = name
+                out[name, col] = t
+    return out
