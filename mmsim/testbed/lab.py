@@ -204,3 +204,62 @@ def grid(names, columns, fs_of=None, run=None):
                 t.name = name
                 out[name, col] = t
     return out
+
+
+# ---------------------------------------------------------------------------
+# Small experiments for the exercises: what the reader's kernel will answer,
+# computed by the simulator, so that a course can grade them anywhere.
+
+CALLS = ("mlock", "MADV_POPULATE_WRITE, then mlock", "mlock2(MLOCK_ONFAULT)")
+KINDS = ("shared", "private")
+
+
+@lru_cache(maxsize=256)
+def dirty_after(kind, call, pages, kernel="6.18", fs="ext4"):
+    """kB dirty (Shared_Dirty + Private_Dirty) after call on a sparse file mapping of pages pages.
+
+    kind: "shared" or "private" (MAP_SHARED / MAP_PRIVATE, both PROT_READ |
+    PROT_WRITE) of a fresh sparse file on fs; call: one of CALLS. Return
+    (dirty_kb, st_blocks) on the simulated kernel.
+    """
+    if kind not in KINDS or call not in CALLS:
+        raise error(EINVAL, f"dirty_after: kind one of {KINDS}, call one of {CALLS}")
+    if isinstance(pages, bool) or not isinstance(pages, int) or not 1 <= pages <= 4096:
+        raise error(EINVAL, f"dirty_after: pages {pages!r}: a whole number from 1 to 4096")
+    from .._abi import (MADV_POPULATE_WRITE, MAP_PRIVATE, MAP_SHARED, MLOCK_ONFAULT,
+                        PAGE_SIZE, PROT_READ, PROT_WRITE, RLIM_INFINITY)
+    m, p = E.machine(kernel=kernel, fs=fs, memlock=(RLIM_INFINITY, RLIM_INFINITY), caps=set())
+    path = m.scratch + "/f"
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    size = pages * PAGE_SIZE
+    p.ftruncate(fd, size)
+    a = p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED if kind == "shared" else MAP_PRIVATE,
+               fd, 0)
+    if call == "mlock2(MLOCK_ONFAULT)":
+        p.mlock2(a, size, MLOCK_ONFAULT)
+    else:
+        if call.startswith("MADV_POPULATE_WRITE"):
+            p.madvise(a, size, MADV_POPULATE_WRITE)
+        p.mlock(a, size)
+    v = p.smaps(a)
+    return v["Shared_Dirty"] + v["Private_Dirty"], m.stat(path).st_blocks
+
+
+@lru_cache(maxsize=256)
+def second_mlock(limit_kb, cap, first, total, kernel="6.18"):
+    """The errno name ("ok", "ENOMEM", "EPERM") of mlock(a, total pages) after mlock(a, first pages).
+
+    A process with RLIMIT_MEMLOCK limit_kb (soft and hard) and, if cap,
+    CAP_IPC_LOCK, on a fresh private anonymous buffer of 64 pages; the
+    first mlock's own result is not asked (it may fail too).
+    """
+    from .._abi import KiB, MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE
+    if not (0 <= first <= 64 and 1 <= total <= 64):
+        raise error(EINVAL, "second_mlock: first from 0 to 64 pages, total from 1 to 64")
+    m, p = E.machine(kernel=kernel, fs="ext4", memlock=(limit_kb * KiB, limit_kb * KiB),
+                     caps={"CAP_IPC_LOCK"} if cap else set())
+    a = p.mmap(0, 64 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    if first:
+        E.outcome(p.mlock, a, first * PAGE_SIZE)
+    r = E.outcome(p.mlock, a, total * PAGE_SIZE)
+    return "ok" if r == 0 else r

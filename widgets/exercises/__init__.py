@@ -13,7 +13,7 @@ seed makes the answer (random.Random(seed), nothing global), so every
 student can get other numbers and the book still checks them. The answer
 is always computed by mmsim for the drawn parameters; simulations are
 cached per exercise and parameters, so a variant asked twice runs once.
-Each chapter's exercises are in its own module (ch01 ... ch08).
+Each chapter's exercises are in its own module (ch01 ... ch08, ch10).
 """
 
 import functools
@@ -147,8 +147,8 @@ class Catalog(Mapping):
 @functools.cache
 def catalog():
     """Every exercise of the book, in chapter order."""
-    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08
-    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08)
+    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch10
+    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch10)
                  for ex in ch.EXERCISES]
     return Catalog(sorted(exercises, key=lambda ex: (ex.chapter, ex.number)))
 
