@@ -88,11 +88,14 @@ def loop_available():
 
 
 def host_text(h=None):
-    """What the chapter runs on this machine and what it skips, as lines of text."""
+    """What the chapter runs on this machine and what it skips, as lines of text (no paths)."""
     h = h or host()
     lines = []
     if h["real"]:
-        lines.append(f"real kernel: {h['why']}")
+        i = real.info()
+        lines.append(f"real kernel: Linux {i['kernel']} ({i['machine']}), scratch directory on "
+                     f"{i['fs']}, {'root' if h['root'] else 'not root'}, "
+                     f"{'CAP_IPC_LOCK' if i['cap_ipc_lock'] else 'no CAP_IPC_LOCK'}")
     else:
         lines.append(f"real kernel: skipped: {h['why']}")
     if h["real"] and not h["cap_ipc_lock"]:
@@ -141,6 +144,17 @@ def expectations(name, fs="ext4"):
             rule = "n/a: this kernel does not show it"
         rows.append((field, E._show(field, value), rule))
     return rows
+
+
+def rules_text(name):
+    """The reasons a comparison lets fields differ, with their explanations (mmsim.experiment.REASONS)."""
+    names = []
+    for _f, _v, rule in expectations(name):
+        if rule.startswith("may differ: ") and rule[12:] not in names:
+            names.append(rule[12:])
+    if not names:
+        return "every field must agree"
+    return "\n".join(f"{n}: {E.REASONS.get(n, n)}" for n in names)
 
 
 def must_agree(name, fs="ext4"):
@@ -263,3 +277,78 @@ def second_mlock(limit_kb, cap, first, total, kernel="6.18"):
         E.outcome(p.mlock, a, first * PAGE_SIZE)
     r = E.outcome(p.mlock, a, total * PAGE_SIZE)
     return "ok" if r == 0 else r
+
+
+# ---------------------------------------------------------------------------
+# The chapter's app and claims table
+
+GRID_NAMES = tuple(n for n in LAB if n != OLD_MLOCK)     # one row per scenario
+KERNEL_COLUMNS = ("2.6.37", "2.6.38", "6.18")
+
+
+class KernelGrid:
+    """The lab's scenarios on this kernel against one simulated kernel and filesystem (the app's result)."""
+
+    def __init__(self, kernel, fs):
+        self.kernel, self.fs = kernel, fs
+        self.rows = list(GRID_NAMES)
+        self.columns = [f"mmsim {kernel}, {fs}"]
+        self.tables = {(n, self.columns[0]): t for (n, _c), t in
+                       grid(self.rows, [kernel], fs_of=lambda _c: fs).items()}
+
+    def simulated(self):
+        """Rows (scenario, fields, of them must agree, the simulator's result): host-independent."""
+        out = []
+        for name in self.rows:
+            scenario = _lab(name)[0]
+            fields = _simulated(scenario, self.kernel, self.fs)
+            why = dict(getattr(_scenario(scenario).experiment, "legitimate", {}) or {})
+            agree = sum(1 for f, v in fields.items() if v is not None and E.allowance(f, why) is None)
+            out.append((name, len(fields), agree))
+        return out
+
+
+def kernel_grid(kernel="6.18", fs="ext4"):
+    """Return the KernelGrid of the lab's scenarios against simulated kernel on fs."""
+    from ..kernels import KERNELS
+    from ..fs import ALL_FILESYSTEMS
+    if kernel not in KERNELS:
+        raise error(EINVAL, f"no simulated kernel {kernel!r}")
+    if fs not in ALL_FILESYSTEMS:
+        raise error(EINVAL, f"no simulated filesystem {fs!r}")
+    return KernelGrid(kernel, fs)
+
+
+# who, when, what they said (verbatim, short), and the (scenario, field) that measures it
+CLAIMS = (
+    ("Michel Lespinasse, Wed 17 Nov 05:23", "we won't call page_mkwrite() [...] and won't be "
+     "pre-allocating data blocks", "mlock_shared_sparse", "st_blocks_after_mlock"),
+    ("Michel Lespinasse, Fri 19 Nov 00:23", "marking them as mlocked (but still not dirty)",
+     "mlock_shared_sparse", "dirty_kb"),
+    ("Andrew Morton, Fri 19 Nov 15:54", "the first touch of an mlocked page can cause "
+     "synchronous physical I/O", "mlock_shared_sparse", "store_faulted_every_page"),
+    ("Andrew Morton, Fri 19 Nov 15:54", "whenever the kupdate function writes back the dirty "
+     "pages it has to mark them read-only again", "mlock_shared_sparse",
+     "store_again_faulted_every_page"),
+    ("Michel Lespinasse, Wed 17 Nov 05:23", "maybe block preallocation can be added back on "
+     "using a different interface", "populate_write_mlock", "st_blocks_after_mlock"),
+)
+
+
+def claims_rows(tables=None, fs="ext4"):
+    """Rows (who, thread says, measured by, mmsim 2.6.37, mmsim 6.18[, your kernel]).
+
+    The simulated columns on fs (host-independent); with tables ({name:
+    Table} from run_lab), the real kernel's value of the same field too.
+    """
+    rows = []
+    for who, says, scenario, field in CLAIMS:
+        old = _simulated(scenario, "2.6.37", fs)[field]
+        new = _simulated(scenario, "6.18", fs)[field]
+        row = [who, says, f"{scenario}: {field}", E._show(field, old), E._show(field, new)]
+        if tables is not None:
+            t = tables.get(scenario)
+            real_value = next((r.real for r in t.rows if r.field == field), None) if t else None
+            row.append("not run" if real_value is None else E._show(field, real_value))
+        rows.append(tuple(row))
+    return rows
