@@ -32,9 +32,9 @@ from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
 from .errors import Signal
 from .results import PageFlags, StatResult
 
-__all__ = ["run", "machine", "compare", "compare_scenario", "Table", "Row", "outcome", "LEGITIMATE",
-           "REASONS", "DIFFERENTIAL", "PRIVILEGED", "Scenario", "real_fs", "SIM_FILESYSTEMS",
-           "allowance"]
+__all__ = ["run", "machine", "compare", "table", "compare_scenario", "Table", "Row", "outcome",
+           "LEGITIMATE", "REASONS", "DIFFERENTIAL", "PRIVILEGED", "Scenario", "real_fs",
+           "SIM_FILESYSTEMS", "allowance"]
 
 SIM_RAM = 4 * GiB               # the simulated machine, unless ram= says otherwise
 SIM_FS_SIZE = 16 * GiB          # the simulated scratch filesystem
@@ -225,13 +225,17 @@ def _show(field, v):
 _MISSING = object()
 
 
-def allowance(field, explain=None):
+def allowance(field, explain=None, real=None, sim=None):
     """Return the name of the reason a field may differ between the backends, or None.
 
-    explain ({field: reason name}) first, then the LEGITIMATE patterns; None
-    means the field must agree.
+    explain first: {field: reason name}, or a function (field, real, sim) ->
+    reason name or None; then the LEGITIMATE patterns. None means the field
+    must agree.
     """
-    reason = (explain or {}).get(field)
+    if callable(explain):
+        reason = explain(field, real, sim)
+    else:
+        reason = (explain or {}).get(field)
     if reason is None:
         for pat, name in LEGITIMATE:
             if pat.search(field):
@@ -246,7 +250,7 @@ def _verdict(field, real, sim, explain):
         return f"n/a (not measured on the {side})", None
     if real == sim:
         return "agree", None
-    reason = allowance(field, explain)
+    reason = allowance(field, explain, real, sim)
     if reason is None:
         return "DISAGREE", None
     return f"differs (legitimate: {reason})", reason
@@ -347,12 +351,23 @@ def compare(experiment, kernel="6.18", memlock=None, caps=None, fs=None, profile
     if caps is None:
         caps = {"CAP_IPC_LOCK"} & real.current_caps()
     caps = set(caps)
-    real_kernel = os.uname().release if hasattr(os, "uname") else None
     r, r_err = _side(lambda: real.run(experiment, memlock=memlock, caps=caps,
                                       timeout=timeout, output=False))
     s, s_err = _side(experiment, setup=lambda: machine(
         kernel=kernel, memlock=memlock, caps=caps, fs=fs, profile=profile, ram=ram,
         fs_size=fs_size, options=options))
+    return table(name, r, r_err, s, s_err, why, kernel=kernel)
+
+
+def table(name, r, r_err, s, s_err, explain, kernel="6.18", reasons=None):
+    """Return the Table of two sides' flattened results (None and an error for a side that failed).
+
+    explain: {field: reason name}, or a function (field, real, sim) -> reason
+    name or None; reasons: reason name -> explanation, besides REASONS.
+    """
+    real_kernel = os.uname().release if hasattr(os, "uname") else None
+    texts = dict(REASONS, **(reasons or {}))
+    why = explain
     rows, notes = [], {}
     if r is not None or s is not None:
         keys = list(r or {}) + [k for k in (s or {}) if k not in (r or {})]
@@ -368,7 +383,7 @@ def compare(experiment, kernel="6.18", memlock=None, caps=None, fs=None, profile
             else:
                 verdict, reason = _verdict(k, rv, sv, why)
             if reason is not None:
-                notes[reason] = REASONS.get(reason, reason)
+                notes[reason] = texts.get(reason, reason)
             rows.append(Row(k, None if rv is _MISSING else rv,
                             None if sv is _MISSING else sv, verdict))
     return Table(name, rows, r_err, s_err, kernel=kernel, real_kernel=real_kernel,

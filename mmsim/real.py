@@ -36,7 +36,10 @@ Safety, so that nothing reaches the notebook or the machine:
   refuses itself (over RLIMIT_MEMLOCK without CAP_IPC_LOCK) is passed to the
   kernel, because its answer (ENOMEM, EPERM) is what experiments measure;
 - any store or allocation that could leave the scratch filesystem with less
-  than 1 GiB or 10 % free is refused before it is made (pwrite included);
+  than 1 GiB or 10 % free is refused before it is made (pwrite included),
+  except inside a loop filesystem that mmsim.loopfs made in this process:
+  the image is the sandbox, filling it is the experiment (the host
+  filesystem holding the image was checked when the image was made);
 - one pread or pwrite moves at most ``cap`` bytes: a pwrite of more, or a
   pread that would return more, is refused;
 - MAP_FIXED, munmap, mprotect and destructive madvise are refused over memory
@@ -59,6 +62,7 @@ import dataclasses
 import errno as _errno
 import faulthandler
 import io
+import mmap as _mmap
 import os
 import pickle
 import platform
@@ -97,7 +101,8 @@ __all__ = ["available", "run", "info", "RealMachine", "RealProcess", "RealError"
 DEFAULT_CAP = 256 * MiB          # live API mappings of one experiment, together
 FREE_FLOOR = 1 * GiB             # the scratch fs keeps at least this much free ...
 FREE_FRACTION = 0.10             # ... and at least this fraction of its size
-DEFAULT_TIMEOUT = 300.0          # seconds of wall-clock time per experiment
+DEFAULT_TIMEOUT = 60.0           # seconds of wall-clock time per experiment
+PROGRESS_SLOT = 32 * KiB         # the largest pickled progress record
 SCRATCH_PREFIX = "mmsim-real-"
 
 # Where API mappings go when the experiment passes addr=0: far below the
@@ -149,7 +154,15 @@ class ChildDied(RealError):
 
 
 class Timeout(RealError):
-    """The experiment ran past its wall-clock timeout and was killed."""
+    """The experiment ran past its wall-clock timeout and was killed.
+
+    ``.progress``: the last record the experiment made with
+    RealMachine.progress() before it was killed ({} if none).
+    """
+
+    def __init__(self, msg, progress=None):
+        super().__init__(msg)
+        self.progress = dict(progress or {})
 
 
 class ExperimentError(RealError):
@@ -416,8 +429,20 @@ def _free_space(path):
     return st.f_bavail * st.f_frsize, max(FREE_FLOOR, int(FREE_FRACTION * total))
 
 
+def _in_loopfs(path):
+    """Return True if path is in a loop filesystem mmsim.loopfs mounted in this process."""
+    from . import loopfs
+    return loopfs.owner(path) is not None
+
+
 def _check_free(path, extra, what):
-    """Refuse an allocation of extra bytes that would leave too little free space."""
+    """Refuse an allocation of extra bytes that would leave too little free space.
+
+    Not inside a loop filesystem of mmsim.loopfs: there the kernel's own
+    ENOSPC (or SIGBUS) is what the experiment measures.
+    """
+    if _in_loopfs(path):
+        return
     avail, floor = _free_space(path)
     if avail - extra < floor:
         raise Refused(
@@ -444,7 +469,7 @@ def available(scratch_dir=None):
     if not (os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK)):
         return False, f"the scratch directory {base} is not writable"
     avail, floor = _free_space(base)
-    if avail < floor + 64 * MiB:
+    if not _in_loopfs(base) and avail < floor + 64 * MiB:
         return False, (f"the filesystem of {base} has {avail // MiB} MiB free, "
                        f"too close to the {floor // MiB} MiB that must stay free")
     i = info(scratch_dir)
@@ -606,10 +631,44 @@ class RealMachine:
 
     profile = "real"
 
-    def __init__(self, scratch):
+    def __init__(self, scratch, progress=None, requests=None):
         self.scratch = scratch
         self.kernel = os.uname().release
         self.fs = fs_type(scratch)
+        self._progress = progress
+        self._requests = requests            # (write to parent, read from parent) fds
+
+    def progress(self, **fields):
+        """Record how far the experiment got (merged into the last record).
+
+        If the run reaches its timeout, the parent kills the child and still
+        has this record: run(..., at_timeout=...) returns it with the outcome,
+        a Timeout carries it as .progress. Cheap enough to call per page.
+        """
+        if self._progress is not None:
+            self._progress.write(fields)
+
+    def remount(self):
+        """Unmount and mount the loop filesystem the scratch directory is in again.
+
+        The parent does it (mmsim.loopfs LoopFs.remount: umount, mount), so the
+        page cache of the filesystem is dropped and what is read next comes from
+        the disk image. The experiment must have closed and unmapped its files
+        first, or the kernel answers EBUSY. Unavailable outside mmsim.loopfs.
+        """
+        if self._requests is None:
+            raise Unavailable(f"remount: {self.scratch} is not in a loop filesystem of mmsim.loopfs")
+        w, r = self._requests
+        _write_all(w, b"remount\n")
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = os.read(r, 4096)
+            if not chunk:
+                raise ChildDied("remount: the parent went away")
+            reply += chunk
+        code, _, msg = reply.decode().strip().partition(" ")
+        if int(code):
+            raise OSError(int(code), msg)
 
     def __repr__(self):
         return f"RealMachine(kernel={self.kernel!r}, fs={self.fs!r})"
@@ -1413,7 +1472,46 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _child(w, experiment, scratch, memlock, keep, cap, ppid):
+class _Progress:
+    """The child's last progress record, in a shared anonymous mapping the parent reads.
+
+    MAP_SHARED | MAP_ANONYMOUS, made before fork: the parent still reads it
+    after it killed the child. Two slots: the child writes the one not in
+    use, then flips the header, so a child killed mid-write leaves the
+    previous record whole.
+    """
+
+    def __init__(self):
+        self.buf = _mmap.mmap(-1, 4 + 2 * PROGRESS_SLOT)
+        self.record = {}
+
+    def write(self, fields):
+        self.record.update(fields)
+        blob = pickle.dumps(self.record)
+        if len(blob) > PROGRESS_SLOT - 4:
+            raise Refused(f"progress record of {len(blob)} bytes: more than {PROGRESS_SLOT - 4}")
+        slot = 1 if struct.unpack_from("=I", self.buf, 0)[0] != 2 else 0
+        off = 4 + slot * PROGRESS_SLOT
+        struct.pack_into("=I", self.buf, off, len(blob))
+        self.buf[off + 4:off + 4 + len(blob)] = blob
+        struct.pack_into("=I", self.buf, 0, slot + 1)
+
+    def read(self):
+        active = struct.unpack_from("=I", self.buf, 0)[0]
+        if active not in (1, 2):
+            return {}
+        off = 4 + (active - 1) * PROGRESS_SLOT
+        n = struct.unpack_from("=I", self.buf, off)[0]
+        try:
+            return pickle.loads(self.buf[off + 4:off + 4 + n])
+        except Exception:
+            return {}
+
+    def close(self):
+        self.buf.close()
+
+
+def _child(w, experiment, scratch, memlock, keep, cap, ppid, progress=None, requests=None):
     """Run the experiment in the forked child and send (payload, output) to the parent."""
     lib = _lib()
     lib.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL, 0, 0, 0)
@@ -1435,7 +1533,7 @@ def _child(w, experiment, scratch, memlock, keep, cap, ppid):
         pf = _PageFlagReader()           # before the capabilities go
         if keep is not None:
             _drop_caps(keep)
-        m = RealMachine(scratch)
+        m = RealMachine(scratch, progress, requests)
         p = RealProcess(m, cap=cap, pageflags=pf)
         try:
             payload = ("ok", experiment(m, p))
@@ -1455,19 +1553,48 @@ def _child(w, experiment, scratch, memlock, keep, cap, ppid):
     os.close(w)
 
 
-def _collect(pid, r, timeout):
-    """Read the child's pickle until EOF or the deadline; return (data, wait status, timed_out)."""
+def _serve(req, reply, remount):
+    """Answer the child's requests on req (one word a line) through reply."""
+    data = os.read(req, 4096)
+    if not data:
+        return False
+    for line in data.decode().split():
+        if line != "remount":
+            continue
+        if remount is None:
+            answer = f"{_errno.EINVAL} the scratch directory is not in a loop filesystem"
+        else:
+            try:
+                remount()
+                answer = "0"
+            except OSError as e:
+                answer = f"{e.errno or _errno.EIO} {e.strerror or e}"
+        _write_all(reply, (answer + "\n").encode())
+    return True
+
+
+def _collect(pid, r, timeout, requests=None, remount=None):
+    """Read the child's pickle until EOF or the deadline; return (data, wait status, timed_out).
+
+    requests: (read end, write end) of the child's request pipes, served meanwhile.
+    """
     deadline = time.monotonic() + timeout
     chunks = []
     poller = select.poll()
     poller.register(r, select.POLLIN | select.POLLHUP)
+    if requests is not None:
+        poller.register(requests[0], select.POLLIN | select.POLLHUP)
     timed_out = False
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
-        if not poller.poll(min(left, 1.0) * 1000):
+        ready = [fd for fd, _ev in poller.poll(min(left, 1.0) * 1000)]
+        if requests is not None and requests[0] in ready:
+            if not _serve(requests[0], requests[1], remount):
+                poller.unregister(requests[0])
+        if r not in ready:
             continue
         data = os.read(r, 1 << 20)
         if not data:
@@ -1489,14 +1616,21 @@ def _collect(pid, r, timeout):
 
 
 def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAULT_CAP,
-        scratch_dir=None, output=True):
+        scratch_dir=None, output=True, at_timeout=None):
     """Run experiment(machine, process) in a child on this kernel and return its result.
 
     memlock: (soft, hard) RLIMIT_MEMLOCK for the child (None: inherited).
     caps: the capabilities the child keeps (None: inherited; set(): none,
     i.e. unprivileged; {"CAP_IPC_LOCK"}: that one only).
     timeout: wall-clock seconds before the child is killed (Timeout).
+    at_timeout: None raises Timeout then; a string makes the timeout an
+    outcome: the child's last machine.progress() record is returned with
+    "outcome" set to at_timeout.format(seconds=timeout), e.g.
+    at_timeout="still retrying after {seconds:g} s".
     cap: safety cap on the experiment's mappings, in bytes.
+    scratch_dir: where the scratch directory is made; in a loop filesystem
+    of mmsim.loopfs (its .path) there is no free-space floor, and
+    machine.remount() unmounts and mounts it again.
     output: print what the experiment printed (it is captured in the child).
 
     An OSError or mmsim.Signal raised by the experiment is raised here again;
@@ -1515,13 +1649,21 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
     if cap <= 0 or (total_ram and cap > total_ram // 4):
         raise Refused(f"cap {cap // MiB} MiB: must be positive and at most a quarter of RAM")
     timeout = float(timeout)
+    if at_timeout is not None and not isinstance(at_timeout, str):
+        raise _oserror(_errno.EINVAL, f"at_timeout must be None or a str, not {at_timeout!r}")
     base = scratch_base(scratch_dir)
     _check_free(base, 0, "run")
     _reap_stale(base)
+    from . import loopfs
+    lfs = loopfs.owner(base)
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base)
     pid = r = w = None
+    progress = _Progress()
+    pipes = []
     try:
         r, w = os.pipe2(os.O_CLOEXEC)
+        if lfs is not None:                      # child -> parent requests, parent -> child replies
+            pipes = [*os.pipe2(os.O_CLOEXEC), *os.pipe2(os.O_CLOEXEC)]
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -1533,19 +1675,31 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
             code = 0
             try:
                 os.close(r)
-                _child(w, experiment, scratch, memlock, keep, cap, ppid)
+                requests = None
+                if pipes:
+                    os.close(pipes[0])
+                    os.close(pipes[3])
+                    requests = (pipes[1], pipes[2])
+                _child(w, experiment, scratch, memlock, keep, cap, ppid, progress, requests)
             except BaseException:
                 code = 70
             finally:
                 os._exit(code)
         os.close(w)
         w = None
-        data, status, timed_out = _collect(pid, r, timeout)
+        if pipes:
+            os.close(pipes[1])
+            os.close(pipes[2])
+            pipes = [pipes[0], pipes[3]]
+        data, status, timed_out = _collect(pid, r, timeout, tuple(pipes) or None,
+                                           lfs.remount if lfs is not None else None)
         pid = None
+        last = progress.read()
     finally:
-        for fd in (r, w):
+        for fd in (r, w, *pipes):
             if fd is not None:
                 os.close(fd)
+        progress.close()
         if pid:                                  # interrupted: the child must not outlive us
             try:
                 os.kill(pid, _signal.SIGKILL)
@@ -1554,7 +1708,9 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
                 pass
         shutil.rmtree(scratch, ignore_errors=True)
     if timed_out:
-        raise Timeout(f"the experiment ran past {timeout:g} s and was killed")
+        if at_timeout is not None:
+            return dict(last, outcome=at_timeout.format(seconds=timeout))
+        raise Timeout(f"the experiment ran past {timeout:g} s and was killed", last)
     payload = None
     if data:
         try:

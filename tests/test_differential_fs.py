@@ -1,0 +1,118 @@
+"""The fs scenarios (mmsim.fs_scenarios) on the simulator, and against this kernel in loop images.
+
+The simulator half runs everywhere. The differential half needs what
+mmsim.loopfs.available(fstype) asks for (root, loop devices, mkfs.<fs>) and
+skips with its reason elsewhere: there every row must say "agree" or
+"differs (legitimate: ...)", never DISAGREE.
+"""
+
+import pytest
+
+from mmsim import experiment, loopfs
+from mmsim._abi import MiB
+from mmsim.fs_scenarios import FILE_PAGES, FS_REASONS, FS_SCENARIOS, compare_on
+
+SIZE = 32 * MiB                 # every fs can be made this small (loopfs.MIN_SIZE is 16 MiB)
+CAP = 20                        # seconds: none of them needs more than ~3 s here
+
+
+def _sim(fstype, name):
+    sc = FS_SCENARIOS[name]
+    return experiment.run(sc.experiment, fs=fstype, fs_size=SIZE, memlock=sc.memlock,
+                          caps=sc.caps)
+
+
+# ---------------------------------------------------------------------------
+# The simulator alone: what 6.18 does, per the kernel source
+
+
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_sim_mapped_stores_stop_with_sigbus_and_read_back(fstype):
+    r = _sim(fstype, "mapped_store_enospc")
+    assert r["outcome"] == "SIGBUS"
+    assert r["stored_pages"] == r["free_pages_before"] == SIZE // 4096
+    assert r["all_stored_read_back"] and r["nothing_else"]
+    assert r["pages_with_data_after_signal"] == 0
+
+
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_sim_pwrite_stops_with_enospc_at_the_free_space(fstype):
+    r = _sim(fstype, "pwrite_enospc")
+    assert (r["outcome"], r["written_pages"]) == ("ENOSPC", r["free_pages_before"])
+
+
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_sim_mlock_of_a_sparse_mapping_allocates_nothing(fstype):
+    r = _sim(fstype, "mlock_sparse_no_blocks")
+    assert r["mlock"] == 0 and r["locked_kb"] == FILE_PAGES * 4
+    assert (r["dirty_kb"], r["st_blocks_after_mlock"]) == (0, 0)
+    assert r["free_unchanged_after_mlock"] and r["blocks_after_one_store"]
+
+
+@pytest.mark.parametrize("fstype, fallocate, store", [
+    ("ext2", "ENOTSUP", "SIGBUS"), ("ext3", "ENOTSUP", "SIGBUS"), ("ext4", 0, 0),
+    ("xfs", 0, 0), ("btrfs", 0, "SIGBUS")])
+def test_sim_fallocate_then_store(fstype, fallocate, store):
+    r = _sim(fstype, "fallocate_then_store")
+    assert (r["fallocate"], r["store"]) == (fallocate, store)
+
+
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_sim_layouts_are_one_extent_each(fstype):
+    r = _sim(fstype, "fiemap_layouts")
+    for name in ("sequential", "random", "fallocate_first"):
+        assert r[f"{name}.extents"] == 1
+        assert r[f"{name}.mapped_kb"] == FILE_PAGES * 4
+        assert not r[f"{name}.unwritten"] and not r[f"{name}.delalloc"]
+
+
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_sim_christoph_data_intact(fstype):
+    r = _sim(fstype, "christoph")
+    assert r["dirty_kb_after_mlock"] == 0 and r["dirty_after_stores"]
+    assert r["dirty_kb_after_msync"] == 0
+    assert (r["read_back_intact"], r["read_back_zero"]) == (FILE_PAGES, 0)
+
+
+# ---------------------------------------------------------------------------
+# The verdicts: what is legitimate and what is not
+
+
+def _verdict(name, fstype, field, real, sim):
+    sc = FS_SCENARIOS[name]
+    t = experiment.table("t", {field: real}, None, {field: sim}, None,
+                         lambda f, rv, sv: sc.legitimate(f, rv, sv, fstype), reasons=FS_REASONS)
+    return t.rows[0].verdict
+
+
+def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
+    v = _verdict("mapped_store_enospc", "ext4", "outcome", "still retrying after 20 s", "SIGBUS")
+    assert v == "differs (legitimate: allocator retries)"
+    assert _verdict("mapped_store_enospc", "ext4", "outcome", "no signal", "SIGBUS") == "DISAGREE"
+    assert _verdict("mapped_store_enospc", "ext4", "all_stored_read_back", False, True) == "DISAGREE"
+    assert _verdict("fiemap_layouts", "ext4", "random.extents", 4, 1) == "DISAGREE"
+    assert _verdict("fiemap_layouts", "ext2", "random.extents", 4, 1).startswith("differs")
+    assert _verdict("mapped_store_enospc", "ext4", "pages_with_data_after_signal", 4, 0) == "DISAGREE"
+
+
+def test_compare_on_refuses_an_unknown_scenario():
+    with pytest.raises(OSError):
+        compare_on("ext4", "nope")
+
+
+# ---------------------------------------------------------------------------
+# Real against simulated, in loop images
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", sorted(FS_SCENARIOS))
+@pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
+def test_real_and_sim_agree(fstype, name):
+    ok, why = loopfs.available(fstype)
+    if not ok:
+        pytest.skip(f"no {fstype} loop filesystem: {why}")
+    t = compare_on(fstype, name, size=SIZE, timeout=CAP)
+    assert t.real_error is None and t.sim_error is None, str(t)
+    assert t.ok, str(t)
+    for row in t.rows:
+        assert row.verdict == "agree" or row.verdict.startswith("differs (legitimate: "), str(t)
