@@ -731,15 +731,17 @@ def _build_verdict_grid(fig, nrows, ncols):
     return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
 
 
-def verdict_grid(tables, rows, columns, title="the real kernel against the simulator"):
+def verdict_grid(tables, rows, columns, title="the real kernel against the simulator", notes=None):
     """A grid of comparisons (mmsim.experiment.Table), a cell per (row, column), coloured by verdict.
 
     tables: {(row, column): Table}. A cell is DISAGREE if any field
     disagrees, "not run" if a side could not run, "differs" if the only
     differences are legitimate ones, else "agree"; its label counts the
-    fields that agree out of all. numbers: cells per verdict, then each
-    cell's verdict and counts.
+    fields that agree out of all, and adds notes[(row, column)] if given
+    (e.g. what the real run ended with). numbers: cells per verdict, then
+    each cell's verdict and counts (and note).
     """
+    notes = dict(notes or {})
     from mmsim.testbed.lab import counts, verdict
     rows, columns = list(rows), list(columns)
     missing = [(r, c) for r in rows for c in columns if (r, c) not in tables]
@@ -748,7 +750,7 @@ def verdict_grid(tables, rows, columns, title="the real kernel against the simul
     words = {k: verdict(t) for k, t in tables.items()}
     rgb = np.array([to_rgb(VERDICT_COLOUR[words[r, c]]) for r in rows for c in columns]).reshape(
         len(rows), len(columns), 3)
-    height = 0.45 * len(rows) + 1.2
+    height = (0.6 if notes else 0.45) * len(rows) + 1.2
     with _drawing("verdict_grid", (len(rows), len(columns)), height, _build_verdict_grid) as v:
         ax = v.parts["ax"]
         v.parts["image"].set_data(rgb)
@@ -759,6 +761,8 @@ def verdict_grid(tables, rows, columns, title="the real kernel against the simul
                 t, word = tables[r, c], words[r, c]
                 n = counts(t)
                 label = word if word == "not run" else f"{word}\n{n['agree']}/{len(t.rows)} agree"
+                if (r, c) in notes:
+                    label += f"\n{notes[r, c]}"
                 v.parts["texts"][i][j].set_text(label)
                 v.parts["texts"][i][j].set_color("white" if word in ("agree", "DISAGREE") else "black")
         v.parts["title"].set_text(title)
@@ -768,5 +772,6 @@ def verdict_grid(tables, rows, columns, title="the real kernel against the simul
         for c in columns:
             n = counts(tables[r, c])
             v.numbers[f"{r} | {c}"] = (f"{words[r, c]}, {n['agree']} agree, {n['differs']} differ, "
-                                       f"{n['DISAGREE']} DISAGREE of {len(tables[r, c].rows)}")
+                                       f"{n['DISAGREE']} DISAGREE of {len(tables[r, c].rows)}"
+                                       + (f"; {notes[r, c]}" if (r, c) in notes else ""))
     return v

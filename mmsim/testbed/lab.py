@@ -352,3 +352,119 @@ def claims_rows(tables=None, fs="ext4"):
             row.append("not run" if real_value is None else E._show(field, real_value))
         rows.append(tuple(row))
     return rows
+
+
+# ---------------------------------------------------------------------------
+# Loop filesystems (mmsim.loopfs, mmsim.fs_scenarios): the ENOSPC outcomes and layouts
+
+LOOP_SCENARIOS = ("mapped_store_enospc", "fallocate_then_store", "fiemap_layouts")
+LOOP_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs")
+LOOP_SIZE = 16 * 1024 * 1024     # each image: the smallest every filesystem can be made at
+LOOP_CAP = 3                     # wall-clock seconds a real run may take before it is an outcome
+
+
+def _fs_scenarios():
+    """Return mmsim.fs_scenarios, or None if this mmsim has no loop filesystems."""
+    try:
+        from .. import fs_scenarios
+    except ImportError:
+        return None
+    return fs_scenarios
+
+
+def loop_grid(scenarios=LOOP_SCENARIOS, filesystems=LOOP_FILESYSTEMS, size=LOOP_SIZE,
+              timeout=LOOP_CAP):
+    """Return {(scenario, fs): Table}: each scenario in a fresh loop image of each filesystem.
+
+    mmsim.fs_scenarios.compare_on: the real side in mmsim.loopfs.mounted(fs,
+    size), capped at timeout seconds (a run still going then is the outcome
+    "still retrying after <timeout> s"); the simulated side with the image's
+    free space. Where loop filesystems cannot be mounted, every Table says why.
+    """
+    fsc = _fs_scenarios()
+    out = {}
+    for fs in filesystems:
+        for sc in scenarios:
+            if fsc is None:
+                out[sc, fs] = E.Table(f"{sc} on {fs}", [], real_error=loop_available()[1],
+                                      sim_error="not run without the loop-filesystem scenarios")
+            else:
+                out[sc, fs] = fsc.compare_on(fs, sc, size=size, timeout=timeout)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _loop_simulated(scenario, fs, size):
+    fsc = _fs_scenarios()
+    sc = fsc.FS_SCENARIOS[scenario]
+    return E._fields(E.run(sc.experiment, kernel="6.18", memlock=sc.memlock, caps=sc.caps,
+                           fs=fs, fs_size=size))
+
+
+def loop_predictions(size=LOOP_SIZE):
+    """Rows per filesystem of what mmsim 6.18 predicts on a size-byte filesystem (host-independent).
+
+    (fs, mapped stores: outcome, pages stored of the free pages, all stored
+    read back; fallocate then stores: fallocate, store; extents after
+    sequential / random / fallocate-first writes). Empty without
+    mmsim.fs_scenarios.
+    """
+    if _fs_scenarios() is None:
+        return []
+    rows = []
+    for fs in LOOP_FILESYSTEMS:
+        e = _loop_simulated("mapped_store_enospc", fs, size)
+        f = _loop_simulated("fallocate_then_store", fs, size)
+        x = _loop_simulated("fiemap_layouts", fs, size)
+        rows.append((fs, e["outcome"], f"{e['stored_pages']} of {e['free_pages_before']}",
+                     e["all_stored_read_back"], f["fallocate"] or "ok", f["store"] or "ok",
+                     f"{x['sequential.extents']} / {x['random.extents']} / "
+                     f"{x['fallocate_first.extents']}"))
+    return rows
+
+
+def loop_reasons_text():
+    """The reasons the loop-filesystem comparisons may give for a difference, with their explanations."""
+    fsc = _fs_scenarios()
+    if fsc is None:
+        return "no loop-filesystem scenarios in this mmsim"
+    return "\n".join(f"{name}: {text}" for name, text in fsc.FS_REASONS.items())
+
+
+def _real(table, field):
+    return next((r.real for r in table.rows if r.field == field), None)
+
+
+def loop_rows(tables):
+    """Rows per filesystem of what the real kernel did in the loop images (host-dependent)."""
+    rows = []
+    for fs in LOOP_FILESYSTEMS:
+        e, f, x = (tables.get((sc, fs)) for sc in LOOP_SCENARIOS)
+        if e is None or e.real_error:
+            rows.append((fs, "not run", "-", "-", "-", "-", "-", "-"))
+            continue
+        rows.append((fs, _real(e, "outcome"),
+                     f"{_real(e, 'stored_pages')} of {_real(e, 'free_pages_before')}",
+                     _real(e, "all_stored_read_back"),
+                     (_real(f, "fallocate") or "ok") if f and not f.real_error else "-",
+                     (_real(f, "store") or "ok") if f and not f.real_error else "-",
+                     f"{_real(x, 'sequential.extents')} / {_real(x, 'random.extents')} / "
+                     f"{_real(x, 'fallocate_first.extents')}" if x and not x.real_error else "-",
+                     ", ".join(verdict(tables[sc, fs]) for sc in LOOP_SCENARIOS)))
+    return rows
+
+
+def loop_notes(tables):
+    """{(scenario, fs): what the real run did} for the loop grid's cells: the outcome, or the extents."""
+    out = {}
+    for (sc, fs), t in tables.items():
+        if t.real_error:
+            continue
+        if sc == "mapped_store_enospc":
+            out[sc, fs] = f"{_real(t, 'outcome')} at {_real(t, 'stored_pages')}"
+        elif sc == "fallocate_then_store":
+            out[sc, fs] = f"store: {_real(t, 'store') or 'ok'}"
+        elif sc == "fiemap_layouts":
+            out[sc, fs] = (f"extents {_real(t, 'sequential.extents')}/{_real(t, 'random.extents')}/"
+                           f"{_real(t, 'fallocate_first.extents')}")
+    return out

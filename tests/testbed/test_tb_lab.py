@@ -134,14 +134,18 @@ def _run_chapter(monkeypatch):
 
 
 def test_the_chapter_runs_top_to_bottom_without_a_real_kernel(monkeypatch):
+    from mmsim import loopfs
     monkeypatch.setattr(real, "available", lambda scratch_dir=None: (False, "off Linux (test)"))
-    monkeypatch.setattr(lab, "loop_available", lambda: (False, "no loop devices (test)"))
+    monkeypatch.setattr(loopfs, "available", lambda fstype=None: (False, "no loop devices (test)"))
     text, ns = _run_chapter(monkeypatch)
     assert "real kernel: skipped: off Linux (test)" in text
     assert lab.HOW_TO_RUN in text
     assert "not run on the real kernel: Unavailable: off Linux (test)" in text
     assert not re.search(r"  DISAGREE$", text, re.M)           # no row of a table disagrees
     assert ns["grid"].numbers["not run"] == len(lab.GRID_NAMES) * len(lab.KERNEL_COLUMNS)
+    assert "loop filesystems: skipped: no loop devices (test)" in text
+    assert ns["view"].numbers["not run"] == len(lab.LOOP_SCENARIOS) * len(lab.LOOP_FILESYSTEMS)
+    assert all(r[1] == "not run" for r in lab.loop_rows(ns["loop"]))
 
 
 @pytest.mark.real
@@ -167,3 +171,38 @@ def test_the_grid_tells_the_kernels_apart():
     assert all(lab.verdict(tables[n, "2.6.37"]) == "DISAGREE" for n in names)
     old = {r.field: r.verdict for r in tables["mlock_shared_sparse", "2.6.37"].rows}
     assert old["dirty_kb"] == old["st_blocks_after_mlock"] == "DISAGREE"
+
+
+def test_what_mmsim_predicts_on_the_loop_filesystems():
+    rows = {r[0]: r[1:] for r in lab.loop_predictions()}
+    assert list(rows) == list(lab.LOOP_FILESYSTEMS)
+    for fs, (mapped, stored, back, falloc, store, extents) in rows.items():
+        assert (mapped, stored, back, extents) == ("SIGBUS", "4096 of 4096", True, "1 / 1 / 1"), fs
+    assert [rows[fs][3:5] for fs in lab.LOOP_FILESYSTEMS] == [
+        ("ENOTSUP", "SIGBUS"), ("ENOTSUP", "SIGBUS"), ("ok", "ok"), ("ok", "ok"), ("ok", "SIGBUS")]
+    assert lab.loop_reasons_text().startswith("fs metadata: ")
+
+
+def test_without_the_loop_scenarios_the_grid_says_why(monkeypatch):
+    monkeypatch.setattr(lab, "_fs_scenarios", lambda: None)
+    monkeypatch.setattr(lab, "loop_available", lambda: (False, "no mmsim.loopfs (test)"))
+    tables = lab.loop_grid(filesystems=("ext4",))
+    assert all(lab.verdict(t) == "not run" and t.real_error == "no mmsim.loopfs (test)"
+               for t in tables.values())
+    assert lab.loop_predictions() == [] and lab.loop_notes(tables) == {}
+
+
+LOOP_OK = lab.loop_available()[0]
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not LOOP_OK, reason=f"no loop filesystems: {lab.loop_available()[1]}")
+def test_the_loop_grid_on_this_kernel():
+    tables = lab.loop_grid(filesystems=("ext4", "btrfs"))
+    assert all(t.ok for t in tables.values()), "\n".join(str(t) for t in tables.values())
+    rows = {r[0]: r for r in lab.loop_rows(tables)}
+    assert rows["ext4"][1] == rows["btrfs"][1] == "SIGBUS"     # 6.18: ->page_mkwrite says ENOSPC
+    assert rows["ext4"][3] is True and rows["ext4"][5] == "ok"  # all read back; fallocate first: ok
+    assert rows["btrfs"][5] == "SIGBUS"                         # COW needs space over preallocation
+    notes = lab.loop_notes(tables)
+    assert notes["mapped_store_enospc", "ext4"].startswith("SIGBUS at ")
