@@ -14,7 +14,9 @@ the interpreter's own memory), or "DISAGREE" for anything else, which is a
 simulator bug to fix (or a kernel behaviour to model), never a test to relax.
 
 ``DIFFERENTIAL`` holds the scenarios of the differential tests (issue #4),
-each an experiment with the limits it runs under.
+each an experiment with the limits it runs under; mmsim.fs_scenarios those
+that run on real filesystems in loop images (compare_on), whose tables
+``table()`` builds.
 """
 
 import collections
@@ -367,7 +369,6 @@ def table(name, r, r_err, s, s_err, explain, kernel="6.18", reasons=None):
     """
     real_kernel = os.uname().release if hasattr(os, "uname") else None
     texts = dict(REASONS, **(reasons or {}))
-    why = explain
     rows, notes = [], {}
     if r is not None or s is not None:
         keys = list(r or {}) + [k for k in (s or {}) if k not in (r or {})]
@@ -381,7 +382,7 @@ def table(name, r, r_err, s, s_err, explain, kernel="6.18", reasons=None):
             if r is None or s is None:
                 verdict, reason = "n/a (only one side ran)", None
             else:
-                verdict, reason = _verdict(k, rv, sv, why)
+                verdict, reason = _verdict(k, rv, sv, explain)
             if reason is not None:
                 notes[reason] = texts.get(reason, reason)
             rows.append(Row(k, None if rv is _MISSING else rv,

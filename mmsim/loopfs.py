@@ -64,6 +64,25 @@ _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _XFS_SMALL_ENV = {"TEST_DIR": "/nonexistent", "TEST_DEV": "/nonexistent", "QA_CHECK_FS": "1"}
 
 _MOUNTS = {}                     # mount point -> LoopFs, of this process (inherited by fork)
+_REAPER_PIPES = set()            # write ends of this process's reapers' pipes
+
+
+def _forget_reapers():
+    """In a forked child: close the reapers' pipes, which only the caller may hold open.
+
+    Otherwise a child (an experiment of mmsim.real, any fork without exec)
+    would keep a dead caller's reaper waiting until the child ends too.
+    """
+    for w in list(_REAPER_PIPES):
+        try:
+            os.close(w)
+        except OSError:
+            pass
+    _REAPER_PIPES.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_reapers)
 
 
 def _oserror(code, what):
@@ -149,13 +168,19 @@ def mkfs_command(fstype, device, size):
 # Running the tools
 
 
+def _env(extra=None):
+    """The tools' environment: the sbin directories on PATH, messages in English (LC_ALL=C)."""
+    full = dict(os.environ, **(extra or {}))
+    full["PATH"] = full.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
+    full["LC_ALL"] = "C"
+    return full
+
+
 def _run(argv, what, env=None, timeout=60):
     """Run a tool; raise OSError(EIO) with its stderr if it fails."""
-    full = dict(os.environ, **(env or {}))
-    full["PATH"] = full.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
     try:
         res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                             env=full, timeout=timeout, check=False)
+                             env=_env(env), timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise _oserror(_errno.ETIMEDOUT, f"{what}: {argv[0]} ran past {timeout} s") from None
     if res.returncode != 0:
@@ -217,8 +242,10 @@ def _umount(path):
     if not _is_mounted(path):
         return
     umount = _tool("umount")
-    if subprocess.run([umount, path], capture_output=True, check=False, timeout=60).returncode:
-        subprocess.run([umount, "-l", path], capture_output=True, check=False, timeout=60)
+    if subprocess.run([umount, path], capture_output=True, check=False, timeout=60,
+                      env=_env()).returncode:
+        subprocess.run([umount, "-l", path], capture_output=True, check=False, timeout=60,
+                       env=_env())
 
 
 def _detach(device, image):
@@ -226,7 +253,8 @@ def _detach(device, image):
     b = _backing_file(device)
     if b is None or not (b == image or b == image + " (deleted)"):
         return
-    subprocess.run([_tool("losetup"), "-d", device], capture_output=True, check=False, timeout=60)
+    subprocess.run([_tool("losetup"), "-d", device], capture_output=True, check=False, timeout=60,
+                   env=_env())
 
 
 def _cleanup(workdir, mnt, image, device):
@@ -281,6 +309,7 @@ def _start_reaper(workdir, mnt, image):
                                 start_new_session=True, close_fds=True, cwd="/")
     finally:
         os.close(r)
+    _REAPER_PIPES.add(w)
     return proc, w
 
 
@@ -291,6 +320,7 @@ def _stop_reaper(proc, w, done):
             os.write(w, b"done\n")
     except OSError:
         pass
+    _REAPER_PIPES.discard(w)
     os.close(w)
     try:
         proc.wait(timeout=60)
@@ -390,7 +420,7 @@ class LoopFs:
         """
         umount = _tool("umount")
         res = subprocess.run([umount, self.path], capture_output=True, text=True, check=False,
-                             timeout=120)
+                             timeout=120, env=_env())
         if res.returncode:
             busy = "busy" in (res.stderr or "")
             raise _oserror(_errno.EBUSY if busy else _errno.EIO,

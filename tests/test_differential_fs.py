@@ -8,9 +8,9 @@ skips with its reason elsewhere: there every row must say "agree" or
 
 import pytest
 
-from mmsim import experiment, loopfs
+from mmsim import experiment, fs_scenarios, loopfs
 from mmsim._abi import MiB
-from mmsim.fs_scenarios import FILE_PAGES, FS_REASONS, FS_SCENARIOS, compare_on
+from mmsim.fs_scenarios import FILE_PAGES, FS_REASONS, FS_SCENARIOS, FsScenario, compare_on
 
 SIZE = 32 * MiB                 # every fs can be made this small (loopfs.MIN_SIZE is 16 MiB)
 CAP = 20                        # seconds: none of them needs more than ~3 s here
@@ -26,10 +26,11 @@ def _sim(fstype, name):
 # The simulator alone: what 6.18 does, per the kernel source
 
 
+@pytest.mark.parametrize("name", ["mapped_store_enospc", "mapped_store_enospc_order0"])
 @pytest.mark.parametrize("fstype", loopfs.FILESYSTEMS)
-def test_sim_mapped_stores_stop_with_sigbus_and_read_back(fstype):
-    r = _sim(fstype, "mapped_store_enospc")
-    assert r["outcome"] == "SIGBUS"
+def test_sim_mapped_stores_stop_with_sigbus_and_read_back(fstype, name):
+    r = _sim(fstype, name)
+    assert (r["outcome"], r["msync"], r["fsync"]) == ("SIGBUS", 0, 0)
     assert r["stored_pages"] == r["free_pages_before"] == SIZE // 4096
     assert r["all_stored_read_back"] and r["nothing_else"]
     assert r["pages_with_data_after_signal"] == 0
@@ -85,6 +86,30 @@ def _verdict(name, fstype, field, real, sim):
     return t.rows[0].verdict
 
 
+def test_indirect_blocks_of_an_ext2_file():
+    assert [fs_scenarios.indirect_blocks(n) for n in (0, 12, 13, 1036, 1037, 2060, 2061)] == \
+        [0, 0, 1, 1, 3, 3, 4]
+    assert fs_scenarios.indirect_blocks(7659) == 9          # ext2, 32 MiB, measured short by 9
+
+
+@pytest.mark.parametrize("fstype, real, sim, folio, reason", [
+    ("ext4", 6479, 6480, 1, "directory block"),
+    ("ext4", 6478, 6480, 1, None),                  # order-0 folios: one page more is wrong
+    ("ext4", 6400, 6480, 512, "large folios"),
+    ("ext4", 5800, 6480, 512, None),                # more than a folio short
+    ("ext4", 6481, 6480, 512, None),                # more than the free space
+    ("ext2", 7659, 7669, 1, "indirect blocks"),
+    ("ext2", 7660, 7669, 1, None),
+    ("xfs", 6294, 6329, 1, "xfs reservations"),
+    ("xfs", 6144, 6329, 512, "large folios"),
+    ("xfs", 6144, 6329, 1, None),
+    ("btrfs", 6488, 6904, 1, "btrfs metadata"),
+    ("btrfs", 6000, 6904, 1, None),
+])
+def test_shortfall_allows_only_what_its_reason_says(fstype, real, sim, folio, reason):
+    assert fs_scenarios.shortfall(fstype, real, sim, folio) == reason
+
+
 def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
     v = _verdict("mapped_store_enospc", "ext4", "outcome", "still retrying after 20 s", "SIGBUS")
     assert v == "differs (legitimate: allocator retries)"
@@ -93,6 +118,17 @@ def test_cap_reached_is_a_named_outcome_other_outcomes_are_not():
     assert _verdict("fiemap_layouts", "ext4", "random.extents", 4, 1) == "DISAGREE"
     assert _verdict("fiemap_layouts", "ext2", "random.extents", 4, 1).startswith("differs")
     assert _verdict("mapped_store_enospc", "ext4", "pages_with_data_after_signal", 4, 0) == "DISAGREE"
+    assert _verdict("mapped_store_enospc_order0", "ext4", "stored_pages", 6400, 6480) == "DISAGREE"
+    assert _verdict("christoph", "ext2", "st_blocks_kb", 1028, 1024).startswith("differs")
+    assert _verdict("christoph", "ext2", "st_blocks_kb", 1032, 1024) == "DISAGREE"
+
+
+def test_without_root_the_table_says_why_and_the_simulator_still_runs(monkeypatch):
+    monkeypatch.setattr(fs_scenarios.os, "geteuid", lambda: 1000)
+    t = compare_on("xfs", "christoph", size=SIZE, timeout=CAP)
+    assert t.real_error.startswith("Unavailable: not root") and t.sim_error is None
+    assert {r.verdict for r in t.rows} == {"n/a (only one side ran)"}
+    assert dict((r.field, r.sim) for r in t.rows)["read_back_intact"] == FILE_PAGES
 
 
 def test_compare_on_refuses_an_unknown_scenario():
@@ -116,3 +152,25 @@ def test_real_and_sim_agree(fstype, name):
     assert t.ok, str(t)
     for row in t.rows:
         assert row.verdict == "agree" or row.verdict.startswith("differs (legitimate: "), str(t)
+
+
+def _stalls(m, p):
+    """Records progress, then takes longer than the cap on the real kernel (m.sleep is
+    simulated time on mmsim): stands for an allocator that keeps retrying."""
+    fs_scenarios.progress(m, stored_pages=5, free_pages_before=7)
+    m.sleep(60)
+    return {"outcome": "SIGBUS", "stored_pages": 5, "free_pages_before": 7}
+
+
+@pytest.mark.real
+def test_a_real_run_at_its_cap_is_the_named_outcome(monkeypatch):
+    ok, why = loopfs.available("ext4")
+    if not ok:
+        pytest.skip(f"no ext4 loop filesystem: {why}")
+    legit = FS_SCENARIOS["mapped_store_enospc"].legitimate
+    monkeypatch.setitem(FS_SCENARIOS, "stalls", FsScenario(_stalls, legit))
+    t = compare_on("ext4", "stalls", size=SIZE, timeout=1)
+    rows = {r.field: r for r in t.rows}
+    assert rows["outcome"].real == "still retrying after 1 s"
+    assert rows["outcome"].verdict == "differs (legitimate: allocator retries)"
+    assert rows["stored_pages"].verdict == "agree" and t.ok

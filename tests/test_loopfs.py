@@ -220,12 +220,24 @@ def _map_then_die(m, p):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _lock_then_hang(m, p):
+    fd = p.open(m.scratch + "/f", os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, 16 * PAGE_SIZE)
+    a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    p.mlock(a, 16 * PAGE_SIZE)
+    p.touch(a, 16 * PAGE_SIZE, write=True)
+    m.sleep(60)
+
+
 @needs_loop
-def test_killed_child_leaves_nothing():
+@pytest.mark.parametrize("experiment, error", [(_map_then_die, real.ChildDied),
+                                               (_lock_then_hang, real.Timeout)])
+def test_killed_or_timed_out_child_leaves_nothing(experiment, error):
     with loopfs.mounted("ext4", size=32 * MiB) as fs:
-        with pytest.raises(real.ChildDied):
-            real.run(_map_then_die, scratch_dir=fs.path, timeout=30)
+        with pytest.raises(error):
+            real.run(experiment, scratch_dir=fs.path, timeout=2, memlock=(1 * MiB, 1 * MiB))
         assert os.listdir(fs.path) == ["lost+found"]
+        fs.remount()                # nothing holds the filesystem any more
 
 
 _PARENT = textwrap.dedent("""
@@ -295,3 +307,23 @@ def test_sweep_removes_what_a_dead_process_left():
         assert _ours(dead.pid) == ([], [], [])
     finally:
         loopfs._cleanup(workdir, mnt, image, None)
+
+
+@needs_loop
+def test_a_forked_child_does_not_hold_the_reaper_pipe():
+    """Else a dead caller's reaper would wait for every child that outlived it."""
+    with loopfs.mounted("ext4", size=32 * MiB):
+        pipes = set(loopfs._REAPER_PIPES)
+        assert pipes
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            for w in pipes:
+                try:
+                    os.fstat(w)
+                    code = 1
+                except OSError:
+                    pass
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0

@@ -1,13 +1,15 @@
 """madvise(2) (mm/madvise.c: do_madvise, madvise_walk_vmas, madvise_dontneed,
 madvise_populate; 2.6.37 sys_madvise).
 
-Modelled advice: MADV_DONTNEED, and MADV_POPULATE_READ / MADV_POPULATE_WRITE
-on kernels that have them (5.14). Simplified: any other value, even one the
-kernel would accept (MADV_WILLNEED, MADV_SEQUENTIAL, MADV_FREE ...), is
-refused with EINVAL, the errno of a value the kernel does not know.
+Modelled advice: MADV_DONTNEED, MADV_POPULATE_READ / MADV_POPULATE_WRITE
+on kernels that have them (5.14), and the readahead hints MADV_NORMAL,
+MADV_RANDOM and MADV_SEQUENTIAL (madvise_readahead_hint). Simplified: any
+other value, even one the kernel would accept (MADV_WILLNEED, MADV_FREE
+...), is refused with EINVAL, the errno of a value the kernel does not know.
 """
 
-from .._abi import MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE, PAGE_SIZE
+from .._abi import (MADV_DONTNEED, MADV_NORMAL, MADV_POPULATE_READ, MADV_POPULATE_WRITE,
+                    MADV_RANDOM, MADV_SEQUENTIAL, PAGE_SIZE)
 from ..errors import EFAULT, EINVAL, ENOMEM, error
 from ..flags import VM_LOCKED
 from ..kernels import fname
@@ -25,7 +27,7 @@ def do_madvise(m, proc, start, len_in, advice):
     this kernel does not know, an unaligned start, a length that rounds up
     past the top or wraps: EINVAL; a zero length does nothing.
     """
-    valid = {MADV_DONTNEED}
+    valid = {MADV_DONTNEED} | READAHEAD_HINTS
     if m.kernel.has_madv_populate:
         valid |= {MADV_POPULATE_READ, MADV_POPULATE_WRITE}
     if advice not in valid:
@@ -42,6 +44,8 @@ def do_madvise(m, proc, start, len_in, advice):
         return
     if advice == MADV_DONTNEED:
         madvise_walk_vmas(m, proc, start, end, madvise_dontneed)
+    elif advice in READAHEAD_HINTS:
+        madvise_walk_vmas(m, proc, start, end, madvise_readahead_hint)
     else:
         madvise_populate(m, proc, start, end, advice == MADV_POPULATE_WRITE)
 
@@ -73,6 +77,21 @@ def madvise_walk_vmas(m, proc, start, end, behavior):
         vma = mm.find_vma(start)
     if unmapped:
         raise error(ENOMEM, "madvise: part of the range is not mapped")
+
+
+READAHEAD_HINTS = frozenset({MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL})
+
+
+def madvise_readahead_hint(m, proc, vma, start, end):
+    """Accept a readahead hint (madvise_update_vma: VM_RAND_READ, VM_SEQ_READ).
+
+    The kernel only changes the VMA's readahead flags. mmsim has no
+    readahead and a page cache of single pages, which is what the real
+    kernel does under MADV_RANDOM (mm/filemap.c: do_sync_mmap_readahead
+    returns early for VM_RAND_READ, so a fault allocates an order-0 folio);
+    so the hint changes nothing here. Simplified: the VMA is neither split
+    nor flagged (smaps VmFlags shows no "rr" / "sr").
+    """
 
 
 def madvise_dontneed(m, proc, vma, start, end):

@@ -10,6 +10,7 @@ import os
 import pytest
 
 import mmsim
+from mmsim._abi import MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL
 from mmsim import (MADV_DONTNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MAP_ANONYMOUS,
                    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MLOCK_ONFAULT, MS_SYNC, MiB, PAGE_SIZE,
                    PROT_NONE, PROT_READ, PROT_WRITE, RLIM_INFINITY)
@@ -285,3 +286,14 @@ def test_populate_of_a_locked_range_mlocks_what_it_faults(m618):
     assert m618.meminfo()["Mlocked"] == 0
     p.madvise(a, 4 * PAGE, MADV_POPULATE_WRITE)
     assert m618.meminfo()["Mlocked"] == 4 * KB
+
+
+@pytest.mark.parametrize("advice", (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL))
+def test_readahead_hints_are_accepted_and_change_nothing(p, kernel, advice):
+    a = p.mmap(0, 4 * PAGE, RW, ANON)
+    p.touch(a, 4 * PAGE, write=True)
+    before = p.smaps(a)
+    p.madvise(a, 4 * PAGE, advice)
+    assert p.smaps(a) == before
+    # madvise_walk_vmas: ENOMEM for a hole, after the mapped part
+    assert errno_of(p.madvise, a, 8 * PAGE, advice) == errno.ENOMEM
