@@ -387,9 +387,12 @@ def claims_rows(tables=None, fs="ext4"):
 # Loop filesystems (mmsim.loopfs, mmsim.fs_scenarios): the ENOSPC outcomes and layouts
 
 LOOP_SCENARIOS = ("mapped_store_enospc", "fallocate_then_store", "fiemap_layouts")
-LOOP_FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs")
-LOOP_SIZE = 16 * 1024 * 1024     # each image: the smallest every filesystem can be made at
-LOOP_CAP = 3                     # wall-clock seconds a real run may take before it is an outcome
+# ext3 is left out of the chapter's grid to keep its real cells short: on 6.18 the ext4
+# driver mounts it as it mounts ext2 (indirect-block files, no extents), and
+# loop_grid(filesystems=mmsim.loopfs.FILESYSTEMS) runs it too
+LOOP_FILESYSTEMS = ("ext2", "ext4", "xfs", "btrfs")
+LOOP_SIZE = 32 * 1024 * 1024     # each image: small, and above btrfs's mixed-mode metadata worst case
+LOOP_CAP = 5                     # wall-clock seconds a real run may take before it is an outcome
 
 
 def _fs_scenarios():
@@ -461,7 +464,13 @@ def loop_reasons_text():
 
 
 def _real(table, field):
-    return next((r.real for r in table.rows if r.field == field), None)
+    """The real kernel's value of a field ("-" where it has none: a run stopped at its cap)."""
+    value = next((r.real for r in table.rows if r.field == field), None)
+    return "-" if value is None else value
+
+
+def _ok(result):
+    return "ok" if result == 0 else result
 
 
 def loop_rows(tables):
@@ -475,8 +484,8 @@ def loop_rows(tables):
         rows.append((fs, _real(e, "outcome"),
                      f"{_real(e, 'stored_pages')} of {_real(e, 'free_pages_before')}",
                      _real(e, "all_stored_read_back"),
-                     (_real(f, "fallocate") or "ok") if f and not f.real_error else "-",
-                     (_real(f, "store") or "ok") if f and not f.real_error else "-",
+                     _ok(_real(f, "fallocate")) if f and not f.real_error else "-",
+                     _ok(_real(f, "store")) if f and not f.real_error else "-",
                      f"{_real(x, 'sequential.extents')} / {_real(x, 'random.extents')} / "
                      f"{_real(x, 'fallocate_first.extents')}" if x and not x.real_error else "-",
                      ", ".join(verdict(tables[sc, fs]) for sc in LOOP_SCENARIOS)))
@@ -492,7 +501,7 @@ def loop_notes(tables):
         if sc == "mapped_store_enospc":
             out[sc, fs] = f"{_real(t, 'outcome')} at {_real(t, 'stored_pages')}"
         elif sc == "fallocate_then_store":
-            out[sc, fs] = f"store: {_real(t, 'store') or 'ok'}"
+            out[sc, fs] = f"store: {_ok(_real(t, 'store'))}"
         elif sc == "fiemap_layouts":
             out[sc, fs] = (f"extents {_real(t, 'sequential.extents')}/{_real(t, 'random.extents')}/"
                            f"{_real(t, 'fallocate_first.extents')}")

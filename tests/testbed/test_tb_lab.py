@@ -177,10 +177,10 @@ def test_what_mmsim_predicts_on_the_loop_filesystems():
     rows = {r[0]: r[1:] for r in lab.loop_predictions()}
     assert list(rows) == list(lab.LOOP_FILESYSTEMS)
     for fs, (mapped, stored, back, falloc, store, extents) in rows.items():
-        assert (mapped, stored, back, extents) == ("SIGBUS", "4096 of 4096", True, "1 / 1 / 1"), fs
+        assert (mapped, stored, back, extents) == ("SIGBUS", "8192 of 8192", True, "1 / 1 / 1"), fs
     assert [rows[fs][3:5] for fs in lab.LOOP_FILESYSTEMS] == [
-        ("ENOTSUP", "SIGBUS"), ("ENOTSUP", "SIGBUS"), ("ok", "ok"), ("ok", "ok"), ("ok", "SIGBUS")]
-    assert lab.loop_reasons_text().startswith("fs metadata: ")
+        ("ENOTSUP", "SIGBUS"), ("ok", "ok"), ("ok", "ok"), ("ok", "SIGBUS")]
+    assert "\nallocator retries: " in lab.loop_reasons_text()
 
 
 def test_without_the_loop_scenarios_the_grid_says_why(monkeypatch):
@@ -201,8 +201,10 @@ def test_the_loop_grid_on_this_kernel():
     tables = lab.loop_grid(filesystems=("ext4", "btrfs"))
     assert all(t.ok for t in tables.values()), "\n".join(str(t) for t in tables.values())
     rows = {r[0]: r for r in lab.loop_rows(tables)}
-    assert rows["ext4"][1] == rows["btrfs"][1] == "SIGBUS"     # 6.18: ->page_mkwrite says ENOSPC
-    assert rows["ext4"][3] is True and rows["ext4"][5] == "ok"  # all read back; fallocate first: ok
+    for fs in ("ext4", "btrfs"):        # 6.18: ->page_mkwrite says ENOSPC, or is still retrying
+        assert rows[fs][1] == "SIGBUS" or rows[fs][1].startswith(f"still retrying after {lab.LOOP_CAP} s"), rows[fs]
+        assert rows[fs][3] == (True if rows[fs][1] == "SIGBUS" else "-")    # all read back
+    assert rows["ext4"][5] == "ok"                              # fallocate first: no SIGBUS
     assert rows["btrfs"][5] == "SIGBUS"                         # COW needs space over preallocation
     notes = lab.loop_notes(tables)
-    assert notes["mapped_store_enospc", "ext4"].startswith("SIGBUS at ")
+    assert notes["mapped_store_enospc", "ext4"].split(" at ")[0] == rows["ext4"][1]
