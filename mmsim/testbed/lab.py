@@ -1,17 +1,22 @@
 """Chapter 10's lab: the book's experiments on the reader's kernel, next to the simulator.
 
-Every comparison is a scenario of mmsim.experiment (DIFFERENTIAL, PRIVILEGED)
-run by compare_scenario(): the same function on this kernel (mmsim.real, in
-a child) and on a simulated kernel, field by field. This module adds what
-the chapter shows around them, as plain data and text:
+Every comparison is a scenario of mmsim.experiment (DIFFERENTIAL, PRIVILEGED):
+the same function on this kernel (mmsim.real, in a child; real_side runs
+it once per session) and on a simulated kernel, field by field
+(mmsim.experiment.table). This module adds what the chapter shows around
+them, as plain data and text:
 
 * host(): what this machine can run (the real backend, root, loop devices),
   and host_text(), which says what the chapter skips and how to run it;
 * expectations(): before the real run, from the simulator alone, which
   fields must agree and which may differ, and why (the verdict rules of
   mmsim.experiment: allowance());
-* run_lab(), summary(), report(): the comparisons, and one line each;
-* grid(): comparisons per (scenario, column) for the verdict grid view;
+* compare(), summary(), report(): one comparison, in one line, in full;
+* grid(), kernel_grid(), loop_grid(): comparisons per (scenario, column)
+  for the verdict grid view: against each simulated kernel, or in loop
+  images of each filesystem (mmsim.fs_scenarios.compare_on);
+* claims_rows(): the thread's claims next to the simulated (and real) value;
+* dirty_after(), second_mlock(): the exercises' answers, from the simulator;
 * OLD_MLOCK: the real kernel's MADV_POPULATE_WRITE + mlock against the
   simulator's 2.6.37 mlock, with the fields that legitimately differ.
 
@@ -29,10 +34,11 @@ from .. import experiment as E
 from .. import real
 from ..errors import EINVAL, error
 
-#: the lab's comparisons, in the chapter's order: name -> (scenario, simulated kernel, explain)
+# the fields of populate_write_mlock measured before its mlock, which 2.6.37 cannot match
 OLD_MLOCK_EXPLAIN = {f: "MADV_POPULATE_WRITE (5.14)" for f in (
     "populate_write", "rss_kb_after_populate", "dirty_kb_after_populate",
     "st_blocks_after_populate")}
+#: the lab's comparisons, in the chapter's order: name -> (scenario, simulated kernel, explain)
 LAB = {
     "mlock_shared_sparse": ("mlock_shared_sparse", "6.18", None),
     "mlock_private_file": ("mlock_private_file", "6.18", None),
@@ -43,8 +49,6 @@ LAB = {
     "populate_write_mlock vs 2.6.37": ("populate_write_mlock", "2.6.37", OLD_MLOCK_EXPLAIN),
 }
 OLD_MLOCK = "populate_write_mlock vs 2.6.37"
-#: the verdict of a whole comparison, worst first: what the grid colours
-VERDICTS = ("DISAGREE", "not run", "differs", "agree")
 HOW_TO_RUN = ("to run the real-kernel cells, open the book as root on Linux, in a VM or a "
               "container with loop devices (docker run --privileged, or a VM of your own): "
               "`make lab`, then run this chapter from the top")
@@ -146,11 +150,6 @@ def compare(name, fs=None):
     return _compare(name, scenario, kernel, explain, fs)
 
 
-def run_lab(names=None, fs=None):
-    """Return {name: Table} for the lab's comparisons (all of them by default)."""
-    return {n: compare(n, fs=fs) for n in (names or LAB)}
-
-
 @lru_cache(maxsize=64)
 def _simulated(scenario, kernel, fs):
     sc = _scenario(scenario)
@@ -230,22 +229,17 @@ def report(table):
     return f"{head}\n{table}\n{summary(table)}"
 
 
-def grid(names, columns, fs_of=None, run=None):
-    """Return {(name, column): Table} for the verdict grid.
+def grid(names, columns, fs_of=None):
+    """Return {(name, column): Table}: each comparison against each simulated kernel in columns.
 
-    columns: simulated kernels ("2.6.37" ...), compared with the real kernel
-    on the scratch filesystem. fs_of / run are for other layouts (the loop
-    filesystems): run(name, column) -> Table replaces the default.
+    fs_of(column): the simulated filesystem of a column (None: the one the
+    real scratch directory is on).
     """
     out = {}
     for name in names:
         scenario, _kernel, explain = _lab(name)
         for col in columns:
-            if run is not None:
-                out[name, col] = run(name, col)
-            else:
-                out[name, col] = _compare(name, scenario, col, explain,
-                                          fs_of(col) if fs_of else None)
+            out[name, col] = _compare(name, scenario, col, explain, fs_of(col) if fs_of else None)
     return out
 
 
@@ -368,7 +362,7 @@ def claims_rows(tables=None, fs="ext4"):
     """Rows (who, thread says, measured by, mmsim 2.6.37, mmsim 6.18[, your kernel]).
 
     The simulated columns on fs (host-independent); with tables ({name:
-    Table} from run_lab), the real kernel's value of the same field too.
+    Table}, e.g. a column of grid()), the real kernel's value of the same field too.
     """
     rows = []
     for who, says, scenario, field in CLAIMS:
