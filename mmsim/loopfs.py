@@ -63,7 +63,6 @@ PREFIX = "mmsim-loopfs-"
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _XFS_SMALL_ENV = {"TEST_DIR": "/nonexistent", "TEST_DEV": "/nonexistent", "QA_CHECK_FS": "1"}
 
-_MOUNTS = {}                     # mount point -> LoopFs, of this process (inherited by fork)
 _REAPER_PIPES = set()            # write ends of this process's reapers' pipes
 
 
@@ -479,10 +478,10 @@ def mounted(fstype, size=DEFAULT_SIZE, options=""):
         argv, env = mkfs_command(fstype, fs.device, size)
         _run(argv, f"mkfs.{fstype}", env=env, timeout=120)
         fs._mount()
-        _MOUNTS[mnt] = fs
+        real.register_sandbox(mnt, fs)          # inherited by fork: the experiment's child sees it
         yield fs
     finally:
-        _MOUNTS.pop(mnt, None)
+        real.unregister_sandbox(mnt)
         old = _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT})
         try:
             _cleanup(workdir, mnt, image, fs.device)
@@ -494,8 +493,6 @@ def mounted(fstype, size=DEFAULT_SIZE, options=""):
 
 def owner(path):
     """Return the LoopFs of this process that path is in (its mount point or below), or None."""
-    path = os.path.realpath(path)
-    for mp, fs in _MOUNTS.items():
-        if path == mp or path.startswith(mp + os.sep):
-            return fs
-    return None
+    from . import real
+    fs = real.sandbox(path)
+    return fs if isinstance(fs, LoopFs) else None

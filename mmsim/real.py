@@ -96,7 +96,8 @@ from .results import (FIEMAP_EXTENT_LAST, KPAGEFLAGS_BITS, PAGEMAP_BITS, SMAPS_F
 __all__ = ["available", "run", "info", "RealMachine", "RealProcess", "RealError",
            "Unavailable", "Refused", "ChildDied", "Timeout", "ExperimentError",
            "DEFAULT_CAP", "FREE_FLOOR", "FREE_FRACTION", "fs_type", "scratch_base",
-           "current_caps", "CAP_NAMES"]
+           "current_caps", "CAP_NAMES", "register_sandbox", "unregister_sandbox",
+           "sandbox"]
 
 DEFAULT_CAP = 256 * MiB          # live API mappings of one experiment, together
 FREE_FLOOR = 1 * GiB             # the scratch fs keeps at least this much free ...
@@ -429,10 +430,26 @@ def _free_space(path):
     return st.f_bavail * st.f_frsize, max(FREE_FLOOR, int(FREE_FRACTION * total))
 
 
-def _in_loopfs(path):
-    """Return True if path is in a loop filesystem mmsim.loopfs mounted in this process."""
-    from . import loopfs
-    return loopfs.owner(path) is not None
+_SANDBOXES = {}                  # mount point -> its LoopFs: loop filesystems of mmsim.loopfs
+
+
+def register_sandbox(mount_point, fs):
+    """Note a loop filesystem mmsim.loopfs mounted (fs has .remount()): no floor inside it."""
+    _SANDBOXES[os.path.realpath(mount_point)] = fs
+
+
+def unregister_sandbox(mount_point):
+    """Forget a loop filesystem that is about to be unmounted."""
+    _SANDBOXES.pop(os.path.realpath(mount_point), None)
+
+
+def sandbox(path):
+    """Return the registered loop filesystem path is in (its mount point or below), or None."""
+    path = os.path.realpath(path)
+    for mp, fs in _SANDBOXES.items():
+        if path == mp or path.startswith(mp + os.sep):
+            return fs
+    return None
 
 
 def _check_free(path, extra, what):
@@ -441,7 +458,7 @@ def _check_free(path, extra, what):
     Not inside a loop filesystem of mmsim.loopfs: there the kernel's own
     ENOSPC (or SIGBUS) is what the experiment measures.
     """
-    if _in_loopfs(path):
+    if sandbox(path) is not None:
         return
     avail, floor = _free_space(path)
     if avail - extra < floor:
@@ -469,7 +486,7 @@ def available(scratch_dir=None):
     if not (os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK)):
         return False, f"the scratch directory {base} is not writable"
     avail, floor = _free_space(base)
-    if not _in_loopfs(base) and avail < floor + 64 * MiB:
+    if sandbox(base) is None and avail < floor + 64 * MiB:
         return False, (f"the filesystem of {base} has {avail // MiB} MiB free, "
                        f"too close to the {floor // MiB} MiB that must stay free")
     i = info(scratch_dir)
@@ -1654,8 +1671,7 @@ def run(experiment, memlock=None, caps=None, timeout=DEFAULT_TIMEOUT, cap=DEFAUL
     base = scratch_base(scratch_dir)
     _check_free(base, 0, "run")
     _reap_stale(base)
-    from . import loopfs
-    lfs = loopfs.owner(base)
+    lfs = sandbox(base)
     scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base)
     pid = r = w = None
     progress = _Progress()
