@@ -225,7 +225,10 @@ def summary(table):
 
 def report(table):
     """The Table, headed by the kernel that produced its real column, and its summary."""
-    head = f"real column from Linux {table.real_kernel}" if table.real_kernel else "no real kernel"
+    if table.real_error or not table.real_kernel:
+        head = "no real column (not run on this machine)"
+    else:
+        head = f"real column from Linux {table.real_kernel}"
     return f"{head}\n{table}\n{summary(table)}"
 
 
@@ -318,6 +321,14 @@ class KernelGrid:
         self.columns = [f"mmsim {kernel}, {fs}"]
         self.tables = {(n, self.columns[0]): t for (n, _c), t in
                        grid(self.rows, [kernel], fs_of=lambda _c: fs).items()}
+        first = self.tables[self.rows[0], self.columns[0]]
+        self.real_kernel = None if first.real_error else first.real_kernel
+
+    @property
+    def title(self):
+        """The grid's title: which real kernel against which simulated one."""
+        real_kernel = f"Linux {self.real_kernel}" if self.real_kernel else "your kernel (not run)"
+        return f"{real_kernel} against mmsim {self.kernel} on {self.fs}"
 
     def simulated(self):
         """Rows (scenario, fields, of them must agree, the simulator's result): host-independent."""

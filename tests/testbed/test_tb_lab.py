@@ -83,6 +83,8 @@ def test_verdict_and_summary_of_a_table():
     assert lab.verdict(t) == "DISAGREE"
     assert lab.verdict(E.Table("x", [], real_error="Unavailable: no")) == "not run"
     assert lab.report(t).splitlines()[0] == "real column from Linux 6.18.0"
+    t.real_error = "Unavailable: no"
+    assert lab.report(t).splitlines()[0] == "no real column (not run on this machine)"
 
 
 def test_without_the_real_kernel_every_comparison_says_why(monkeypatch):
@@ -143,6 +145,8 @@ def test_the_chapter_runs_top_to_bottom_without_a_real_kernel(monkeypatch):
     assert "not run on the real kernel: Unavailable: off Linux (test)" in text
     assert not re.search(r"  DISAGREE$", text, re.M)           # no row of a table disagrees
     assert ns["grid"].numbers["not run"] == len(lab.GRID_NAMES) * len(lab.KERNEL_COLUMNS)
+    assert ns["app"].result.title == "your kernel (not run) against mmsim 6.18 on ext4"
+    assert "no real column (not run on this machine)" in text
     assert "loop filesystems: skipped: no loop devices (test)" in text
     assert ns["view"].numbers["not run"] == len(lab.LOOP_SCENARIOS) * len(lab.LOOP_FILESYSTEMS)
     assert all(r[1] == "not run" for r in lab.loop_rows(ns["loop"]))
