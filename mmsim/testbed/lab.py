@@ -61,6 +61,13 @@ def _scenario(name):
     return sc
 
 
+def _why(scenario, explain=None):
+    """{field: reason name} of a comparison: the scenario's own (experiment.legitimate), then explain."""
+    why = dict(getattr(_scenario(scenario).experiment, "legitimate", {}) or {})
+    why.update(explain or {})
+    return why
+
+
 def _lab(name):
     if name not in LAB:
         raise error(EINVAL, f"no comparison {name!r}; the lab has {', '.join(LAB)}")
@@ -133,12 +140,10 @@ def real_side(scenario, rerun=False):
 def _compare(name, scenario, kernel, explain, fs):
     """The Table of scenario on this kernel (real_side) against mmsim kernel on fs."""
     sc = _scenario(scenario)
-    why = dict(getattr(sc.experiment, "legitimate", {}) or {})
-    why.update(explain or {})
     r, r_err = real_side(scenario)
     s, s_err = E._side(sc.experiment, setup=lambda: E.machine(
         kernel=kernel, memlock=sc.memlock, caps=sc.caps, fs=fs))
-    return E.table(name, r, r_err, s, s_err, why, kernel=kernel)
+    return E.table(name, r, r_err, s, s_err, _why(scenario, explain), kernel=kernel)
 
 
 def compare(name, fs=None):
@@ -164,8 +169,7 @@ def expectations(name, fs="ext4"):
     <reason>" (mmsim.experiment.allowance).
     """
     scenario, kernel, explain = _lab(name)
-    why = dict(getattr(_scenario(scenario).experiment, "legitimate", {}) or {})
-    why.update(explain or {})
+    why = _why(scenario, explain)
     rows = []
     for field, value in _simulated(scenario, kernel, fs).items():
         reason = E.allowance(field, why)
@@ -334,9 +338,9 @@ class KernelGrid:
         """Rows (scenario, fields, of them must agree, the simulator's result): host-independent."""
         out = []
         for name in self.rows:
-            scenario = _lab(name)[0]
+            scenario, _kernel, explain = _lab(name)
             fields = _simulated(scenario, self.kernel, self.fs)
-            why = dict(getattr(_scenario(scenario).experiment, "legitimate", {}) or {})
+            why = _why(scenario, explain)
             agree = sum(1 for f, v in fields.items() if v is not None and E.allowance(f, why) is None)
             out.append((name, len(fields), agree))
         return out
