@@ -27,14 +27,16 @@ import re
 import signal as _signal
 
 from ._abi import (GiB, KiB, MiB, PAGE_SIZE, PROT_NONE, PROT_READ, PROT_WRITE,
-                   MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
+                   MADV_POPULATE_WRITE, MAP_ANONYMOUS, MAP_LOCKED, MAP_POPULATE, MAP_PRIVATE,
+                   MAP_SHARED,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_SYNC,
                    RLIMIT_MEMLOCK)
 from .errors import Signal
 from .results import PageFlags, StatResult
 
 __all__ = ["run", "machine", "compare", "table", "compare_scenario", "Table", "Row", "outcome",
-           "LEGITIMATE", "REASONS", "DIFFERENTIAL", "Scenario", "real_fs", "SIM_FILESYSTEMS"]
+           "LEGITIMATE", "REASONS", "DIFFERENTIAL", "PRIVILEGED", "Scenario", "real_fs",
+           "SIM_FILESYSTEMS", "allowance"]
 
 SIM_RAM = 4 * GiB               # the simulated machine, unless ram= says otherwise
 SIM_FS_SIZE = 16 * GiB          # the simulated scratch filesystem
@@ -150,6 +152,11 @@ REASONS = {
     "inode numbers": "each filesystem numbers its own inodes",
     "file times": "the simulator stamps files with simulated time since boot, the real "
                   "kernel with the host's clock",
+    "MADV_POPULATE_WRITE (5.14)": "the old kernel has no MADV_POPULATE_WRITE (madvise: EINVAL, "
+                                  "mm/madvise.c: madvise_behavior_valid); its mlock makes the "
+                                  "write faults itself, so the dirtying and the block "
+                                  "reservation come one call later: the state after mlock "
+                                  "must agree",
 }
 FAULT_AROUND = "fault-around"
 LEGITIMATE = [
@@ -157,11 +164,13 @@ LEGITIMATE = [
     (re.compile(r"(^|[._])(seconds|secs|elapsed|time)$"), "clock"),
     (re.compile(r"(^|[._])(VmRSS|VmSize|VmData|VmPeak|VmHWM|VmPTE|VmStk|VmExe|VmLib|"
                 r"RssAnon|RssFile|RssShmem)$"), "interpreter memory"),
-    (re.compile(r"(^|[._])(addr|address|start|end|pfn)$"), "addresses"),
+    (re.compile(r"(^|[._])(addr|address|pfn)$|(^|\.)(start|end)$"), "addresses"),
     (re.compile(r"(^|[._])st_ino$"), "inode numbers"),
     (re.compile(r"(^|[._])st_[amc]time(_ns)?$"), "file times"),
 ]
-_ADDRESS = re.compile(r"(^|[._])(addr|address|start|end|pfn)$")
+# "start" and "end" only as keys of their own (a VMA's, smaps(addr)["start"]): a
+# field such as st_blocks_end is a count at the end of an experiment, not an address
+_ADDRESS = re.compile(r"(^|[._])(addr|address|pfn)$|(^|\.)(start|end)$")
 
 
 def _as_fields(value):
@@ -218,6 +227,24 @@ def _show(field, v):
 _MISSING = object()
 
 
+def allowance(field, explain=None, real=None, sim=None):
+    """Return the name of the reason a field may differ between the backends, or None.
+
+    explain first: {field: reason name}, or a function (field, real, sim) ->
+    reason name or None; then the LEGITIMATE patterns. None means the field
+    must agree.
+    """
+    if callable(explain):
+        reason = explain(field, real, sim)
+    else:
+        reason = (explain or {}).get(field)
+    if reason is None:
+        for pat, name in LEGITIMATE:
+            if pat.search(field):
+                return name
+    return reason
+
+
 def _verdict(field, real, sim, explain):
     """Return (verdict, reason name or None) for one field."""
     if real is _MISSING or sim is _MISSING or real is None or sim is None:
@@ -225,12 +252,7 @@ def _verdict(field, real, sim, explain):
         return f"n/a (not measured on the {side})", None
     if real == sim:
         return "agree", None
-    reason = explain(field, real, sim) if callable(explain) else explain.get(field)
-    if reason is None:
-        for pat, name in LEGITIMATE:
-            if pat.search(field):
-                reason = name
-                break
+    reason = allowance(field, explain, real, sim)
     if reason is None:
         return "DISAGREE", None
     return f"differs (legitimate: {reason})", reason
@@ -575,6 +597,67 @@ def mlock_hole(m, p):
     return out
 
 
+def populate_write_mlock(m, p):
+    """MADV_POPULATE_WRITE, then mlock, of a sparse shared file mapping: the old mlock, on purpose.
+
+    mm/madvise.c: madvise_populate (5.14) write-faults every page through
+    get_user_pages with FOLL_WRITE, as 2.6.37's mlock did
+    (__mlock_vma_pages_range): ->page_mkwrite runs (ext4 reserves the
+    blocks), every page is dirty; the mlock after it finds the pages present
+    and only locks them. The first store after it takes no fault; msync
+    cleans and write-protects. On a kernel without the advice (EINVAL), the
+    mlock alone gives that state on 2.6.37 and a clean one from 2.6.38 on.
+    """
+    path = m.scratch + "/sparse"
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, SIZE)
+    out = {"pages": NPAGES}
+    a = p.mmap(0, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    out["populate_write"] = outcome(p.madvise, a, SIZE, MADV_POPULATE_WRITE)
+    v = p.smaps(a)
+    out.update(rss_kb_after_populate=v["Rss"], dirty_kb_after_populate=_dirty(v),
+               st_blocks_after_populate=m.stat(path).st_blocks)
+    out["mlock"] = outcome(p.mlock, a, SIZE)
+    v = p.smaps(a)
+    out.update(rss_kb=v["Rss"], locked_kb=v.get("Locked"), dirty_kb=_dirty(v),
+               st_blocks_after_mlock=m.stat(path).st_blocks)
+    f0 = _faults(p)
+    out["store"] = outcome(p.touch, a, SIZE, write=True)
+    out["store_faulted_every_page"] = _faults(p) - f0 >= NPAGES
+    out["msync"] = outcome(p.msync, a, SIZE, MS_SYNC)
+    out["dirty_kb_after_msync"] = _dirty(p.smaps(a))
+    out["st_blocks_end"] = m.stat(path).st_blocks
+    return out
+
+
+def mlock_cap_ipc_lock(m, p):
+    """RLIMIT_MEMLOCK with CAP_IPC_LOCK: no limit applies (mm/mlock.c: can_do_mlock, do_mlock).
+
+    capable(CAP_IPC_LOCK) skips every check: twice the 64 KiB limit locks,
+    MAP_LOCKED and mmap after mlockall(MCL_FUTURE) go past it (mm/mmap.c:
+    mlock_future_ok), and with the limit set to 0 mlock and mlock2 still work.
+    """
+    out = {"limit_kb": p.getrlimit(RLIMIT_MEMLOCK)[0] // KiB}
+    a = p.mmap(0, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    out["twice_the_limit"] = outcome(p.mlock, a, 32 * PAGE_SIZE)
+    out["vmlck_kb_twice_the_limit"] = p.status()["VmLck"]
+    out["map_locked_past_limit"] = outcome(p.mmap, 0, SIZE, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED)
+    out["vmlck_kb_map_locked"] = p.status()["VmLck"]
+    out["munlockall"] = outcome(p.munlockall)
+    out["mcl_future"] = outcome(p.mlockall, MCL_FUTURE)
+    out["large_mmap_after_future"] = outcome(p.mmap, 0, 1 * MiB, PROT_READ | PROT_WRITE,
+                                             MAP_PRIVATE | MAP_ANONYMOUS)
+    out["vmlck_kb_after_future"] = p.status()["VmLck"]
+    out["munlockall_again"] = outcome(p.munlockall)
+    out["setrlimit_0"] = outcome(p.setrlimit, RLIMIT_MEMLOCK, (0, 0))
+    out["limit0_mlock"] = outcome(p.mlock, a, 16 * PAGE_SIZE)
+    out["limit0_mlock2_onfault"] = outcome(p.mlock2, a + 16 * PAGE_SIZE, 16 * PAGE_SIZE,
+                                           MLOCK_ONFAULT)
+    out["limit0_vmlck_kb"] = p.status()["VmLck"]
+    return out
+
+
 Scenario = collections.namedtuple("Scenario", "experiment memlock caps")
 
 #: name -> Scenario: every one runs unprivileged (caps=set()) under a memlock
@@ -586,12 +669,20 @@ DIFFERENTIAL = {
     "mlock_onfault": Scenario(mlock_onfault, (1 * MiB, 1 * MiB), set()),
     "mlock_limits": Scenario(mlock_limits, (64 * KiB, 64 * KiB), set()),
     "mlock_hole": Scenario(mlock_hole, (1 * MiB, 1 * MiB), set()),
+    "populate_write_mlock": Scenario(populate_write_mlock, (1 * MiB, 1 * MiB), set()),
+}
+
+#: the scenarios that need a capability: the real side runs only where this
+#: process can give it (root), and says why not elsewhere.
+PRIVILEGED = {
+    "mlock_cap_ipc_lock": Scenario(mlock_cap_ipc_lock, (64 * KiB, 64 * KiB), {"CAP_IPC_LOCK"}),
 }
 
 
 def compare_scenario(name, **kw):
-    """Return compare() of one DIFFERENTIAL scenario by name."""
-    if name not in DIFFERENTIAL:
-        raise _oserror(_errno.EINVAL, f"no scenario {name!r}; there are {sorted(DIFFERENTIAL)}")
-    sc = DIFFERENTIAL[name]
+    """Return compare() of one DIFFERENTIAL or PRIVILEGED scenario by name."""
+    sc = DIFFERENTIAL.get(name) or PRIVILEGED.get(name)
+    if sc is None:
+        raise _oserror(_errno.EINVAL, f"no scenario {name!r}; there are "
+                                      f"{sorted(DIFFERENTIAL) + sorted(PRIVILEGED)}")
     return compare(sc.experiment, memlock=sc.memlock, caps=sc.caps, name=name, **kw)

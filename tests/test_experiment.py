@@ -66,6 +66,12 @@ def test_verdicts():
     assert v("VmRSS", 30000, 256) == "differs (legitimate: interpreter memory)"
     assert v("rss_kb", 64, 4, {"rss_kb": "fault-around"}) == "differs (legitimate: fault-around)"
     assert v("rss_kb", None, 4).startswith("n/a")
+    # a count taken at the end of an experiment is no address; a VMA's own start and end are
+    assert v("st_blocks_end", 512, 0) == "DISAGREE"
+    assert v("locked_kb_end", 256, 0) == "DISAGREE"
+    assert v("vma.start", 0x7F0000000000, 0x100000) == "differs (legitimate: addresses)"
+    assert v("fault_addr", 0x7F0000000000, 0x100000) == "differs (legitimate: addresses)"
+    assert E.allowance("dirty_kb") is None and E.allowance("store_faults") == "fault counting"
     t = E.Table("x", [E.Row("a", 1, 2, "DISAGREE")])
     assert not t.ok and len(t.disagreements) == 1
 
@@ -286,3 +292,37 @@ def test_tables_print_off_linux():
     assert "Traceback" not in p.stdout + p.stderr
     assert p.stdout.count("real kernel: not run: Unavailable: the real-kernel backend "
                           "needs Linux") == len(E.DIFFERENTIAL)
+
+
+@pytest.mark.real
+@needs_real
+@needs_sim
+@pytest.mark.skipif("CAP_IPC_LOCK" not in real.current_caps("CapPrm"),
+                    reason="CAP_IPC_LOCK cannot be given to the experiment (not root)")
+@pytest.mark.parametrize("name", sorted(E.PRIVILEGED))
+def test_privileged(name):
+    t = E.compare_scenario(name)
+    assert t.real_error is None and t.sim_error is None, str(t)
+    assert t.ok and all(r.verdict == "agree" for r in t.rows), "\n" + str(t)
+
+
+@needs_sim
+def test_privileged_scenario_without_the_capability_says_why(monkeypatch):
+    monkeypatch.setattr(real, "current_caps", lambda which="CapEff": set())
+    t = E.compare_scenario("mlock_cap_ipc_lock")
+    assert t.real_error and "CAP_IPC_LOCK" in t.real_error and not t.ok
+    sim = {r.field: r.sim for r in t.rows}
+    assert sim["twice_the_limit"] == 0 and sim["limit0_mlock"] == 0
+
+
+@needs_sim
+def test_populate_write_mlock_is_the_old_mlock_on_the_simulator():
+    sc = E.DIFFERENTIAL["populate_write_mlock"]
+    new = E.run(sc.experiment, kernel="6.18", memlock=sc.memlock, caps=sc.caps, fs="ext4")
+    old = E.run(sc.experiment, kernel="2.6.37", memlock=sc.memlock, caps=sc.caps, fs="ext4")
+    assert new["populate_write"] == 0 and old["populate_write"] == "EINVAL"
+    assert new["dirty_kb_after_populate"] == E.SIZE_KB and old["dirty_kb_after_populate"] == 0
+    for f in ("dirty_kb", "st_blocks_after_mlock", "rss_kb", "store_faulted_every_page",
+              "dirty_kb_after_msync", "st_blocks_end"):
+        assert new[f] == old[f], f
+    assert new["dirty_kb"] == E.SIZE_KB and new["st_blocks_after_mlock"] == E.SIZE // 512

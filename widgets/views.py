@@ -753,3 +753,77 @@ def block_layout_view(layouts, labels=None, notes=None, title="the file's blocks
                           f"first allocated s [{label}]": float(at.min()) if len(at) else 0.0,
                           f"last allocated s [{label}]": float(at.max()) if len(at) else 0.0})
     return v
+
+
+# A comparison of the real kernel and the simulator, as one word (mmsim.testbed.lab.verdict),
+# in colours no page state or outcome has.
+VERDICT_COLOUR = {"agree": "#1a9850", "differs": "#a6d96a", "DISAGREE": "#d73027",
+                  "not run": "#d9d9d9"}
+VERDICT_LABEL = {"agree": "agree", "differs": "differs (legitimately only)",
+                 "DISAGREE": "DISAGREE", "not run": "not run"}
+
+
+def _build_verdict_grid(fig, nrows, ncols):
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
+    ax = fig.add_subplot()
+    image = ax.imshow(np.ones((nrows, ncols, 3)), aspect="auto", interpolation="nearest",
+                      extent=(-0.5, ncols - 0.5, nrows - 0.5, -0.5))
+    ax.set_xticks(np.arange(ncols + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(nrows + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="both", length=0)
+    ax.xaxis.tick_top()
+    for side in ax.spines.values():
+        side.set_visible(False)
+    texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=FONT_SIZE - 2, linespacing=1.15)
+              for c in range(ncols)] for r in range(nrows)]
+    ax.legend(handles=[Patch(color=VERDICT_COLOUR[k], label=VERDICT_LABEL[k]) for k in VERDICT_COLOUR],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(VERDICT_COLOUR))
+    return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
+
+
+def verdict_grid(tables, rows, columns, title="the real kernel against the simulator", notes=None):
+    """A grid of comparisons (mmsim.experiment.Table), a cell per (row, column), coloured by verdict.
+
+    tables: {(row, column): Table}. A cell is DISAGREE if any field
+    disagrees, "not run" if a side could not run, "differs" if the only
+    differences are legitimate ones, else "agree"; its label counts the
+    fields that agree out of all, and adds notes[(row, column)] if given
+    (e.g. what the real run ended with). numbers: cells per verdict, then
+    each cell's verdict and counts (and note).
+    """
+    notes = dict(notes or {})
+    from mmsim.testbed.lab import counts, verdict
+    rows, columns = list(rows), list(columns)
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in tables]
+    if missing:
+        raise error(EINVAL, f"verdict_grid: no comparison for {missing[0]}")
+    words = {k: verdict(t) for k, t in tables.items()}
+    rgb = np.array([to_rgb(VERDICT_COLOUR[words[r, c]]) for r in rows for c in columns]).reshape(
+        len(rows), len(columns), 3)
+    height = (0.6 if notes else 0.45) * len(rows) + 1.2
+    with _drawing("verdict_grid", (len(rows), len(columns)), height, _build_verdict_grid) as v:
+        ax = v.parts["ax"]
+        v.parts["image"].set_data(rgb)
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(rows)), rows)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                t, word = tables[r, c], words[r, c]
+                n = counts(t)
+                label = word if word == "not run" else f"{word}\n{n['agree']}/{len(t.rows)} agree"
+                if (r, c) in notes:
+                    label += f"\n{notes[r, c]}"
+                v.parts["texts"][i][j].set_text(label)
+                v.parts["texts"][i][j].set_color("white" if word in ("agree", "DISAGREE") else "black")
+        v.parts["title"].set_text(title)
+    tally = Counter(words.values())
+    v.numbers = {**{k: tally[k] for k in VERDICT_COLOUR}}
+    for r in rows:
+        for c in columns:
+            n = counts(tables[r, c])
+            v.numbers[f"{r} | {c}"] = (f"{words[r, c]}, {n['agree']} agree, {n['differs']} differ, "
+                                       f"{n['DISAGREE']} DISAGREE of {len(tables[r, c].rows)}"
+                                       + (f"; {notes[r, c]}" if (r, c) in notes else ""))
+    return v

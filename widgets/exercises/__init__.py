@@ -13,7 +13,7 @@ seed makes the answer (random.Random(seed), nothing global), so every
 student can get other numbers and the book still checks them. The answer
 is always computed by mmsim for the drawn parameters; simulations are
 cached per exercise and parameters, so a variant asked twice runs once.
-Each chapter's exercises are in its own module (ch01 ... ch09).
+Each chapter's exercises are in its own module (ch01 ... ch10).
 """
 
 import functools
@@ -148,8 +148,8 @@ class Catalog(Mapping):
 @functools.cache
 def catalog():
     """Every exercise of the book, in chapter order."""
-    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09
-    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09)
+    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10
+    exercises = [ex for ch in (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10)
                  for ex in ch.EXERCISES]
     return Catalog(sorted(exercises, key=lambda ex: (ex.chapter, ex.number)))
 
