@@ -156,6 +156,14 @@ def test_every_stored_widget_view_has_its_model_in_the_stored_state(path):
         f"metadata.widgets (stale state, e.g. after a merge); {how_to_fix(path)}")
 
 
+def test_no_text_points_at_a_chapter_that_does_not_exist():
+    have = {p.name[:2] for p in NOTEBOOKS}
+    dangling = sorted({(rel(p), n) for p in NOTEBOOKS for c in read(p).cells
+                       if c.cell_type == "markdown"
+                       for n in re.findall(r"(?i)\bchapters? (\d\d)\b", c.source) if n not in have})
+    assert not dangling, f"markdown points at chapters that are not in book/: {dangling}"
+
+
 # -- (b) clean outputs --------------------------------------------------------------
 
 # What must never be stored: each pattern with what it means.
