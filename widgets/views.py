@@ -568,7 +568,8 @@ OUTCOME_COLOUR = dict(zip(OUTCOMES, ("#54278f", "#fec44f", "#ce1256", "#41ab5d")
 _DARK = {"hung", "lost"}
 
 
-def _build_outcome_grid(fig, nrows, ncols, colours=OUTCOME_COLOUR, left=0.15):
+def _build_grid(fig, nrows, ncols, legend, left):
+    """Make a grid of nrows x ncols coloured cells with a text in each; legend {label: colour} under it."""
     height = fig.get_figheight()
     fig.subplots_adjust(left=left, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
     ax = fig.add_subplot()
@@ -584,9 +585,45 @@ def _build_outcome_grid(fig, nrows, ncols, colours=OUTCOME_COLOUR, left=0.15):
         side.set_visible(False)
     texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=FONT_SIZE - 2, linespacing=1.15)
               for c in range(ncols)] for r in range(nrows)]
-    ax.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()],
-              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(colours))
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in legend.items()],
+              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(legend))
     return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
+
+
+def _grid(kind, items, what, rows, columns, status_of, label_of, colours, dark, title, height,
+          left=0.15, names=None, legend=None):
+    """Draw a grid of items {(row, column): item}, one cell each (EINVAL if one is missing).
+
+    A cell is coloured by colours[status_of(item)] (EINVAL for a status with
+    no colour) and labelled label_of(item, (row, column)); dark: the
+    statuses whose cells take white text; names: the row labels (rows by
+    default); legend: {status: label} for the legend (the statuses by
+    default). Return the View and the statuses {(row, column): status}.
+    """
+    missing = [(r, c) for r in rows for c in columns if (r, c) not in items]
+    if missing:
+        raise error(EINVAL, f"{kind}: no {what} for {missing[0]}")
+    status = {(r, c): status_of(items[r, c]) for r in rows for c in columns}
+    bad = sorted(set(status.values()) - set(colours))
+    if bad:
+        raise error(EINVAL, f"{kind}: unknown status {bad[0]!r}; one of {', '.join(colours)}")
+    label = {k: label_of(items[k], k) for k in status}
+    rgb = np.array([to_rgb(colours[status[r, c]]) for r in rows for c in columns]).reshape(
+        len(rows), len(columns), 3)
+    legend = {(legend or {}).get(k, k): colour for k, colour in colours.items()}
+    build = lambda fig, nrows, ncols: _build_grid(fig, nrows, ncols, legend, left)
+    with _drawing(kind, (len(rows), len(columns)), height, build) as v:
+        ax = v.parts["ax"]
+        v.parts["image"].set_data(rgb)
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(rows)), rows if names is None else names)
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                text = v.parts["texts"][i][j]
+                text.set_text(label[r, c])
+                text.set_color("white" if status[r, c] in dark else "black")
+        v.parts["title"].set_text(title)
+    return v, status
 
 
 def _short_seconds(s):
@@ -607,30 +644,11 @@ def outcome_grid(runs, rows, columns, title="how the stores end"):
     every cell.
     """
     rows, columns = list(rows), list(columns)
-    missing = [(r, c) for r in rows for c in columns if (r, c) not in runs]
-    if missing:
-        raise error(EINVAL, f"outcome_grid: no run for {missing[0]}")
-    cells = [runs[r, c] for r in rows for c in columns]
-    bad = sorted({run.outcome for run in cells} - set(OUTCOMES))
-    if bad:
-        raise error(EINVAL, f"outcome_grid: unknown outcome {bad[0]!r}; one of {', '.join(OUTCOMES)}")
-    rgb = np.array([to_rgb(OUTCOME_COLOUR[run.outcome]) for run in cells]).reshape(
-        len(rows), len(columns), 3)
-    height = 0.62 * len(rows) + 1.2
-    with _drawing("outcome_grid", (len(rows), len(columns)), height, _build_outcome_grid) as v:
-        ax = v.parts["ax"]
-        v.parts["image"].set_data(rgb)
-        ax.set_xticks(range(len(columns)), columns)
-        ax.set_yticks(range(len(rows)), rows)
-        for i, r in enumerate(rows):
-            for j, c in enumerate(columns):
-                run = runs[r, c]
-                back = f"\nback: {run.read_back}" if run.stored else ""
-                text = v.parts["texts"][i][j]
-                text.set_text(f"{run.word}\n{_short_seconds(run.seconds)}\n{run.stored} stored{back}")
-                text.set_color("white" if run.outcome in _DARK else "black")
-        v.parts["title"].set_text(title)
-    counts = Counter(run.outcome for run in cells)
+    v, status = _grid("outcome_grid", runs, "run", rows, columns, lambda run: run.outcome,
+                      lambda run, _: (f"{run.word}\n{_short_seconds(run.seconds)}\n{run.stored} stored"
+                                      + (f"\nback: {run.read_back}" if run.stored else "")),
+                      OUTCOME_COLOUR, _DARK, title, 0.62 * len(rows) + 1.2)
+    counts = Counter(status.values())
     v.numbers = {**{k: counts[k] for k in OUTCOMES},
                  **{f"{r} | {' '.join(c.split())}": (
                      f"{runs[r, c].word}, {runs[r, c].seconds:.3f} s, {runs[r, c].stored} "
@@ -644,10 +662,6 @@ TEST_COLOUR = dict(zip(STATUSES, ("#41ab5d", "#ce1256", "#f0f0f0")))
 _TEST_WORD = {"passed": "passed", "failed": "FAILED", "not applicable": "n/a"}
 
 
-def _build_regression_grid(fig, nrows, ncols):
-    return _build_outcome_grid(fig, nrows, ncols, TEST_COLOUR, left=0.2)
-
-
 def regression_grid(outcomes, rows, columns, title="the tests, per kernel and filesystem"):
     """A grid of test outcomes, a cell per (row, column), coloured by status.
 
@@ -658,29 +672,11 @@ def regression_grid(outcomes, rows, columns, title="the tests, per kernel and fi
     columns, counted ("failed 6", "passed 1, n/a 5").
     """
     rows, columns = list(rows), list(columns)
-    missing = [(r, c) for r in rows for c in columns if (r, c) not in outcomes]
-    if missing:
-        raise error(EINVAL, f"regression_grid: no outcome for {missing[0]}")
-    cells = [outcomes[r, c] for r in rows for c in columns]
-    bad = sorted({o.status for o in cells} - set(STATUSES))
-    if bad:
-        raise error(EINVAL, f"regression_grid: unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
-    rgb = np.array([to_rgb(TEST_COLOUR[o.status]) for o in cells]).reshape(len(rows), len(columns), 3)
     names = ["  ".join(r) if isinstance(r, tuple) else str(r) for r in rows]
-    height = 0.3 * len(rows) + 1.3
-    with _drawing("regression_grid", (len(rows), len(columns)), height, _build_regression_grid) as v:
-        ax = v.parts["ax"]
-        v.parts["image"].set_data(rgb)
-        ax.set_xticks(range(len(columns)), columns)
-        ax.set_yticks(range(len(rows)), names)
-        for i, r in enumerate(rows):
-            for j, c in enumerate(columns):
-                status = outcomes[r, c].status
-                text = v.parts["texts"][i][j]
-                text.set_text(_TEST_WORD[status])
-                text.set_color("white" if status == "failed" else "black")
-        v.parts["title"].set_text(title)
-    counts = Counter(o.status for o in cells)
+    v, status = _grid("regression_grid", outcomes, "outcome", rows, columns, lambda o: o.status,
+                      lambda o, _: _TEST_WORD[o.status], TEST_COLOUR, {"failed"}, title,
+                      0.3 * len(rows) + 1.3, left=0.2, names=names)
+    counts = Counter(status.values())
     v.numbers = {k: counts[k] for k in STATUSES}
     for name, r in zip(names, rows):
         row = Counter(outcomes[r, c].status for c in columns)
@@ -763,26 +759,6 @@ VERDICT_LABEL = {"agree": "agree", "differs": "differs (legitimately only)",
                  "DISAGREE": "DISAGREE", "not run": "not run"}
 
 
-def _build_verdict_grid(fig, nrows, ncols):
-    height = fig.get_figheight()
-    fig.subplots_adjust(left=0.3, right=0.99, top=1 - 0.75 / height, bottom=0.45 / height)
-    ax = fig.add_subplot()
-    image = ax.imshow(np.ones((nrows, ncols, 3)), aspect="auto", interpolation="nearest",
-                      extent=(-0.5, ncols - 0.5, nrows - 0.5, -0.5))
-    ax.set_xticks(np.arange(ncols + 1) - 0.5, minor=True)
-    ax.set_yticks(np.arange(nrows + 1) - 0.5, minor=True)
-    ax.grid(which="minor", color="white", linewidth=2)
-    ax.tick_params(which="both", length=0)
-    ax.xaxis.tick_top()
-    for side in ax.spines.values():
-        side.set_visible(False)
-    texts = [[ax.text(c, r, "", ha="center", va="center", fontsize=FONT_SIZE - 2, linespacing=1.15)
-              for c in range(ncols)] for r in range(nrows)]
-    ax.legend(handles=[Patch(color=VERDICT_COLOUR[k], label=VERDICT_LABEL[k]) for k in VERDICT_COLOUR],
-              loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=len(VERDICT_COLOUR))
-    return {"ax": ax, "image": image, "texts": texts, "title": fig.suptitle("")}
-
-
 def verdict_grid(tables, rows, columns, title="the real kernel against the simulator", notes=None):
     """A grid of comparisons (mmsim.experiment.Table), a cell per (row, column), coloured by verdict.
 
@@ -796,30 +772,17 @@ def verdict_grid(tables, rows, columns, title="the real kernel against the simul
     notes = dict(notes or {})
     from mmsim.testbed.lab import counts, verdict
     rows, columns = list(rows), list(columns)
-    missing = [(r, c) for r in rows for c in columns if (r, c) not in tables]
-    if missing:
-        raise error(EINVAL, f"verdict_grid: no comparison for {missing[0]}")
-    words = {k: verdict(t) for k, t in tables.items()}
-    rgb = np.array([to_rgb(VERDICT_COLOUR[words[r, c]]) for r in rows for c in columns]).reshape(
-        len(rows), len(columns), 3)
-    height = (0.6 if notes else 0.45) * len(rows) + 1.2
-    with _drawing("verdict_grid", (len(rows), len(columns)), height, _build_verdict_grid) as v:
-        ax = v.parts["ax"]
-        v.parts["image"].set_data(rgb)
-        ax.set_xticks(range(len(columns)), columns)
-        ax.set_yticks(range(len(rows)), rows)
-        for i, r in enumerate(rows):
-            for j, c in enumerate(columns):
-                t, word = tables[r, c], words[r, c]
-                n = counts(t)
-                label = word if word == "not run" else f"{word}\n{n['agree']}/{len(t.rows)} agree"
-                if (r, c) in notes:
-                    label += f"\n{notes[r, c]}"
-                v.parts["texts"][i][j].set_text(label)
-                v.parts["texts"][i][j].set_color("white" if word in ("agree", "DISAGREE") else "black")
-        v.parts["title"].set_text(title)
+
+    def label(t, cell):
+        word = verdict(t)
+        text = word if word == "not run" else f"{word}\n{counts(t)['agree']}/{len(t.rows)} agree"
+        return text + (f"\n{notes[cell]}" if cell in notes else "")
+
+    v, words = _grid("verdict_grid", tables, "comparison", rows, columns, verdict, label,
+                     VERDICT_COLOUR, {"agree", "DISAGREE"}, title,
+                     (0.6 if notes else 0.45) * len(rows) + 1.2, left=0.3, legend=VERDICT_LABEL)
     tally = Counter(words.values())
-    v.numbers = {**{k: tally[k] for k in VERDICT_COLOUR}}
+    v.numbers = {k: tally[k] for k in VERDICT_COLOUR}
     for r in rows:
         for c in columns:
             n = counts(tables[r, c])
