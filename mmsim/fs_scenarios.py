@@ -27,7 +27,7 @@ import numpy as np
 
 from ._abi import (FALLOC_FL_KEEP_SIZE, KiB, MADV_RANDOM, MiB, PAGE_SIZE, PROT_READ, PROT_WRITE,
                    MAP_SHARED, MS_SYNC)
-from .errors import Signal
+from .errors import Signal, error
 
 __all__ = ["FS_SCENARIOS", "compare_on", "progress", "remount", "FsScenario", "FS_REASONS",
            "shortfall", "indirect_blocks", "mlock_dirty_munlock_sync", "drop_page_cache", "reraise"]
@@ -616,8 +616,7 @@ def mlock_dirty_munlock_sync(m, p, path, pattern, syncs=("msync",), preallocate=
 def reraise(name, what):
     """Raise again, as OSError, a failure that _try recorded as an errno name."""
     if name:
-        code = getattr(_errno, name, None)
-        raise OSError(code, f"{what}: {os.strerror(code) if code else name}")
+        raise error(getattr(_errno, name), what)
 
 
 def christoph_mlock_dirty_munlock_sync(m, p):
