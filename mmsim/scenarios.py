@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 
-from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, MS_SYNC, PAGE_SIZE,
+from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, PAGE_SIZE,
                    PROT_READ, PROT_WRITE, RLIM_INFINITY)
 from .errors import EINVAL, Hung, Signal, error
 from .fs.proc import kpageflags
