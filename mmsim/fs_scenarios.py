@@ -27,10 +27,10 @@ import numpy as np
 
 from ._abi import (FALLOC_FL_KEEP_SIZE, KiB, MADV_RANDOM, MiB, PAGE_SIZE, PROT_READ, PROT_WRITE,
                    MAP_SHARED, MS_SYNC)
-from .errors import Signal
+from .errors import Signal, error
 
 __all__ = ["FS_SCENARIOS", "compare_on", "progress", "remount", "FsScenario", "FS_REASONS",
-           "shortfall", "indirect_blocks"]
+           "shortfall", "indirect_blocks", "mlock_dirty_munlock_sync", "drop_page_cache", "reraise"]
 
 CHUNK = 16                      # pages stored between two progress records
 FILE_PAGES = 256                # the small files of the layout and mlock scenarios (1 MiB)
@@ -218,8 +218,16 @@ def _pattern(first, n):
     return buf.tobytes()
 
 
-def _read_back(p, path, npages):
-    """Return per page of a file written with _pattern: (intact mask, all-zeros mask)."""
+def _whole_pages(first, n):
+    return np.frombuffer(_pattern(first, n), np.uint8).reshape(n, PAGE_SIZE), np.True_
+
+
+def _read_back(p, path, npages, expect=_whole_pages):
+    """Return per page of path: (intact mask, all-zeros mask).
+
+    expect(first, n) gives pages first.. first+n-1 as stored: a (n, PAGE_SIZE)
+    uint8 array and a mask of the bytes that count (default: _pattern's whole pages).
+    """
     fd = p.open(path, os.O_RDONLY)
     intact, zero = [], []
     step = 256
@@ -227,10 +235,10 @@ def _read_back(p, path, npages):
         n = min(step, npages - first)
         data = p.pread(fd, n * PAGE_SIZE, first * PAGE_SIZE)
         data += bytes(n * PAGE_SIZE - len(data))
-        got = np.frombuffer(data, np.uint64).reshape(n, PAGE_SIZE // 8)
-        want = np.frombuffer(_pattern(first, n), np.uint64).reshape(n, PAGE_SIZE // 8)
-        intact.append((got == want).all(axis=1))
-        zero.append((got == 0).all(axis=1))
+        got = np.frombuffer(data, np.uint8).reshape(n, PAGE_SIZE)
+        want, counts = expect(first, n)
+        intact.append(((got == want) | ~counts).all(axis=1))
+        zero.append(~got.any(axis=1))
     p.close(fd)
     return np.concatenate(intact), np.concatenate(zero)
 
@@ -529,6 +537,88 @@ def _legit_fiemap(field, real, sim, fstype):
 # (f) Christoph Hellwig's test
 
 
+def drop_page_cache(m):
+    """Drop the page cache of the scratch filesystem, so that what is read next comes from the disk.
+
+    Return how: "remount" (a loop filesystem of mmsim.loopfs: RealMachine.remount,
+    umount and mount; fs/super.c: generic_shutdown_super -> sync_filesystem writes
+    back what is still dirty first), "drop_caches" (mmsim, or a real kernel as root;
+    fs/drop_caches.c: drop_pagecache_sb -> invalidate_mapping_pages keeps dirty,
+    locked and mapped pages), or "" where neither works (a real kernel without root).
+    Unlike remount() it does not sync on mmsim: a page msync left dirty stays in memory.
+    """
+    real_remount = getattr(m, "remount", None)
+    if real_remount is not None:
+        try:
+            real_remount()
+            return "remount"
+        except Exception:           # mmsim.real.Unavailable: not in a loop filesystem
+            pass
+    try:
+        m.drop_caches()
+        return "drop_caches"
+    except OSError:
+        return ""
+
+
+def _expected(pattern):
+    """_read_back's expect for pattern (bytes per page): only each page's first len(pattern[i]) count."""
+    want = np.zeros((len(pattern), PAGE_SIZE), np.uint8)
+    lengths = np.array([len(d) for d in pattern], np.int64)
+    for i, d in enumerate(pattern):
+        want[i, :len(d)] = np.frombuffer(d, np.uint8)
+    counts = np.arange(PAGE_SIZE) < lengths[:, None]
+    return lambda first, n: (want[first:first + n], counts[first:first + n])
+
+
+def mlock_dirty_munlock_sync(m, p, path, pattern, syncs=("msync",), preallocate=False):
+    """Christoph Hellwig's test on one file: mlock a shared mapping, dirty it, munlock, sync, read back.
+
+    On either backend (mmsim or mmsim.real): open path, ftruncate it to
+    len(pattern) pages (and fallocate them if preallocate), mmap it MAP_SHARED
+    read-write, mlock it (mm/mlock.c: do_mlock; since 2.6.38 a shared writable
+    mapping is read-faulted, so nothing is dirtied or allocated), store
+    pattern[i] (bytes, at most a page) at the start of page i (the first store
+    to a page faults: ->page_mkwrite), munlock it (mm/mlock.c: munlock_vma_pages_range),
+    write it out by each of syncs in turn, "msync" (mm/msync.c: sys_msync,
+    MS_SYNC -> vfs_fsync_range) or "fsync" (fs/sync.c: do_fsync ->
+    vfs_fsync_range), munmap and close, drop_page_cache, pread every page.
+
+    Return plain data: mlock and sync[way] (0 or the errno name), st_blocks
+    (512-byte units) after the mlock and after the syncs, Dirty kB of the
+    mapping (smaps) after the mlock, the stores and the syncs, how the cache
+    was dropped, and the pages whose start does not read back as stored
+    (lost) and that read back all zeros (zero).
+    """
+    size = len(pattern) * PAGE_SIZE
+    fd = p.open(path, os.O_RDWR | os.O_CREAT)
+    p.ftruncate(fd, size)
+    if preallocate:
+        p.fallocate(fd, 0, 0, size)
+    a = p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    out = {"mlock": _try(p.mlock, a, size)}
+    out.update(blocks_after_mlock=m.stat(path).st_blocks, dirty_kb_after_mlock=_dirty_kb(p, a))
+    for i, data in enumerate(pattern):
+        p.write(a + i * PAGE_SIZE, data)
+    out["dirty_kb_after_stores"] = _dirty_kb(p, a)
+    p.munlock(a, size)
+    calls = {"msync": (p.msync, a, size, MS_SYNC), "fsync": (p.fsync, fd)}
+    out["sync"] = {way: _try(*calls[way]) for way in syncs}
+    out.update(blocks_after_sync=m.stat(path).st_blocks, dirty_kb_after_sync=_dirty_kb(p, a))
+    p.munmap(a, size)
+    p.close(fd)
+    out["dropped"] = drop_page_cache(m)
+    intact, zero = _read_back(p, path, len(pattern), _expected(pattern))
+    out.update(lost=np.flatnonzero(~intact).tolist(), zero=np.flatnonzero(zero).tolist())
+    return out
+
+
+def reraise(name, what):
+    """Raise again, as OSError, a failure that _try recorded as an errno name."""
+    if name:
+        raise error(getattr(_errno, name), what)
+
+
 def christoph_mlock_dirty_munlock_sync(m, p):
     """mlock a shared mapping, dirty it, munlock, msync and fsync, remount: the data is intact.
 
@@ -536,32 +626,20 @@ def christoph_mlock_dirty_munlock_sync(m, p):
     munlock, msync/fsync" on btrfs, ext4, gfs2, xfs. Since 2.6.38 mlock does
     not dirty the pages, so the stores fault (->page_mkwrite) and dirty
     them; msync writes them (mm/msync.c -> vfs_fsync_range) and nothing is
-    lost: after a remount every page reads back as stored.
+    lost: after a remount every page reads back as stored. The steps are
+    mlock_dirty_munlock_sync's, with _pattern's pages; an msync or fsync
+    that fails raises, as the call would.
     """
     path = m.scratch + "/christoph"
-    size = FILE_PAGES * PAGE_SIZE
-    fd = p.open(path, os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, size)
-    a = p.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-    out = {"mlock": 0}
-    try:
-        p.mlock(a, size)
-    except OSError as e:
-        out["mlock"] = _outcome(e)
-    out["dirty_kb_after_mlock"] = _dirty_kb(p, a)
-    p.write(a, _pattern(0, FILE_PAGES))
-    out["dirty_after_stores"] = _dirty_kb(p, a) > 0
-    p.munlock(a, size)
-    p.msync(a, size, MS_SYNC)
-    p.fsync(fd)
-    out["dirty_kb_after_msync"] = _dirty_kb(p, a)
-    p.munmap(a, size)
-    p.close(fd)
-    remount(m)
-    intact, zero = _read_back(p, path, FILE_PAGES)
-    out.update(read_back_intact=int(intact.sum()), read_back_zero=int(zero.sum()),
-               st_blocks_kb=_blocks_kb(m, path))
-    return out
+    pattern = [_pattern(i, 1) for i in range(FILE_PAGES)]
+    r = mlock_dirty_munlock_sync(m, p, path, pattern, syncs=("msync", "fsync"))
+    for way, name in r["sync"].items():
+        reraise(name, way)
+    return {"mlock": r["mlock"], "dirty_kb_after_mlock": r["dirty_kb_after_mlock"],
+            "dirty_after_stores": r["dirty_kb_after_stores"] > 0,
+            "dirty_kb_after_msync": r["dirty_kb_after_sync"],
+            "read_back_intact": FILE_PAGES - len(r["lost"]), "read_back_zero": len(r["zero"]),
+            "st_blocks_kb": _blocks_kb(m, path)}
 
 
 def _legit_christoph(field, real, sim, fstype):

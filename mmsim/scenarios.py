@@ -17,16 +17,18 @@ the trace), so chapters and widgets can show them and tests can check them:
   RLIMIT_MEMLOCK and another user's page cache paying for it.
 """
 
+import errno
 import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 
 
-from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, MS_SYNC, PAGE_SIZE,
+from ._abi import (GiB, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MiB, PAGE_SIZE,
                    PROT_READ, PROT_WRITE, RLIM_INFINITY)
 from .errors import EINVAL, Hung, Signal, error
 from .fs.proc import kpageflags
+from .fs_scenarios import mlock_dirty_munlock_sync as _christoph, reraise
 from .mm.page_writeback import HUNG_TASK_TIMEOUT
 from .machine import Machine
 from .memtoy import Memtoy
@@ -208,38 +210,23 @@ def mlock_dirty_munlock_sync(kernel="2.6.38", fs="ext4", options="", pages=64,
                              sync="msync", preallocate=False, partition=64 * MiB):
     """mlock a shared mapping, dirty it, munlock, msync or fsync, then check the disk.
 
-    The data is read back through a fresh mapping after munmap and
-    drop_caches, so only what reached the disk counts.
+    The steps are mmsim.fs_scenarios.mlock_dirty_munlock_sync's (mm/mlock.c,
+    mm/msync.c, fs/sync.c: vfs_fsync_range) on /data/f of a fresh machine:
+    the data is read back after munmap, close and drop_caches, so only what
+    reached the disk counts. An mlock that fails raises.
     """
+    if sync not in ("msync", "fsync"):
+        raise error(EINVAL, f"sync must be msync or fsync, not {sync!r}")
     m = Machine(kernel=kernel)
     m.mkfs("/data", fs=fs, size=partition, options=options)
     p = m.spawn(memlock=UNLIMITED)
-    size = pages * PAGE_SIZE
-    fd = p.open("/data/f", os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, size)
-    if preallocate:
-        p.fallocate(fd, 0, 0, size)
-    a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-    p.mlock(a, size)
-    blocks_mlock = m.stat("/data/f").st_blocks // 2
     pattern = [f"page {i:5d} of {kernel} on {fs}".encode() for i in range(pages)]
-    for i, data in enumerate(pattern):
-        p.write(a + i * PAGE_SIZE, data)
-    p.munlock(a, size)
-    error = ""
-    try:
-        if sync == "msync":
-            p.msync(a, size, MS_SYNC)
-        else:
-            p.fsync(fd)
-    except OSError as e:
-        error = os.strerror(e.errno)
-    blocks_sync = m.stat("/data/f").st_blocks // 2
-    p.munmap(a, size)
-    m.drop_caches()
-    a = p.mmap(0, size, PROT_READ, MAP_SHARED, fd, 0)
-    passed = all(p.read(a + i * PAGE_SIZE, len(d)) == d for i, d in enumerate(pattern))
-    return SyncTestResult(kernel, fs, options, passed, error, blocks_mlock, blocks_sync,
+    r = _christoph(m, p, "/data/f", pattern, syncs=(sync,), preallocate=preallocate)
+    reraise(r["mlock"], "mlock")
+    failed = r["sync"][sync]
+    return SyncTestResult(kernel, fs, options, not r["lost"],
+                          os.strerror(getattr(errno, failed)) if failed else "",
+                          r["blocks_after_mlock"] // 2, r["blocks_after_sync"] // 2,
                           m.fiemap("/data/f"))
 
 

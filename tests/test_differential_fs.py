@@ -6,6 +6,8 @@ skips with its reason elsewhere: there every row must say "agree" or
 "differs (legitimate: ...)", never DISAGREE.
 """
 
+import errno
+
 import pytest
 
 from mmsim import experiment, fs_scenarios, loopfs
@@ -73,6 +75,36 @@ def test_sim_christoph_data_intact(fstype):
     assert r["dirty_kb_after_mlock"] == 0 and r["dirty_after_stores"]
     assert r["dirty_kb_after_msync"] == 0
     assert (r["read_back_intact"], r["read_back_zero"]) == (FILE_PAGES, 0)
+
+
+def test_christoph_body_catches_unconverted_preallocation():
+    """The shared body: without ->page_mkwrite XFS never converts the fallocated
+    extents, so both syncs succeed and every page reads back as zeros."""
+    m, p = experiment.machine("6.18", fs="xfs", fs_size=SIZE, options="no_page_mkwrite")
+    stored = [b"page %d" % i for i in range(8)]
+    r = fs_scenarios.mlock_dirty_munlock_sync(m, p, m.scratch + "/f", stored,
+                                              syncs=("msync", "fsync"), preallocate=True)
+    assert (r["mlock"], r["sync"], r["dropped"]) == (0, {"msync": 0, "fsync": 0}, "drop_caches")
+    assert r["dirty_kb_after_stores"] == 32 and r["dirty_kb_after_sync"] == 0
+    assert r["lost"] == r["zero"] == list(range(8))
+
+
+def test_christoph_body_counts_only_the_stored_bytes_and_drop_caches_keeps_dirty_pages():
+    """Only each page's first len(pattern[i]) bytes count; with no sync the pages
+    stay dirty, drop_caches keeps them (fs/drop_caches.c) and they read back from memory."""
+    m, p = experiment.machine("6.18", fs="ext4", fs_size=SIZE)
+    stored = [b"x" * (i + 1) for i in range(4)]
+    r = fs_scenarios.mlock_dirty_munlock_sync(m, p, m.scratch + "/f", stored, syncs=())
+    assert (r["blocks_after_mlock"], r["blocks_after_sync"]) == (0, 4 * 8)
+    assert r["sync"] == {} and r["dirty_kb_after_sync"] == 16
+    assert r["lost"] == r["zero"] == []
+
+
+def test_reraise_gives_back_the_recorded_errno():
+    with pytest.raises(OSError) as e:
+        fs_scenarios.reraise("ENOMEM", "mlock")
+    assert e.value.errno == errno.ENOMEM and e.value.strerror == "Cannot allocate memory: mlock"
+    fs_scenarios.reraise(0, "mlock")            # 0: the call succeeded, nothing to raise
 
 
 # ---------------------------------------------------------------------------

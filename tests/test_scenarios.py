@@ -141,6 +141,12 @@ def test_christoph_s_test_catches_a_filesystem_without_page_mkwrite():
     assert all(e.unwritten for e in r.fiemap)
 
 
+def test_christoph_s_test_refuses_an_unknown_sync():
+    with pytest.raises(OSError) as e:
+        scenarios.mlock_dirty_munlock_sync("2.6.38", "ext4", sync="sync_file_range")
+    assert e.value.errno == errno.EINVAL
+
+
 def test_xfs_166_five_extents_and_data_survives():
     r = scenarios.xfs_166("2.6.38")
     assert [u for _, _, u in r.extents] == [False, True, False, True, False]

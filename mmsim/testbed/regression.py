@@ -33,6 +33,7 @@ from .._abi import (FALLOC_FL_KEEP_SIZE, MAP_POPULATE, MAP_SHARED, MLOCK_ONFAULT
                     PAGE_SIZE, PROT_READ, PROT_WRITE, RLIM_INFINITY)
 from ..errors import EINVAL, error
 from ..experiment import machine as sim_machine, outcome as call_outcome
+from ..fs_scenarios import mlock_dirty_munlock_sync, reraise
 from ..fs import ALL_FILESYSTEMS
 from ..kernels import get as get_kernel
 
@@ -90,24 +91,6 @@ def _dirty_kb(p, a):
     return s["Shared_Dirty"] + s["Private_Dirty"]
 
 
-def _drop(m):
-    """Drop the page cache of the test's files: "remount" (a loop filesystem of
-    mmsim.loopfs, unmounted and mounted again), "drop_caches", or "" where this
-    backend cannot (the real kernel without root)."""
-    remount = getattr(m, "remount", None)
-    if remount is not None:
-        try:
-            remount()
-            return "remount"
-        except Exception:           # mmsim.real.Unavailable: not in a loop filesystem
-            pass
-    try:
-        m.drop_caches()
-        return "drop_caches"
-    except OSError:
-        return ""
-
-
 def _hook(m, where):
     """The simulated mount's ->page_mkwrite name (None without one); None on the real kernel."""
     mounts = getattr(m, "mounts", None)
@@ -122,41 +105,23 @@ def _hook(m, where):
 def christoph_experiment(m, p, where=None, pages=PAGES):
     """mlock a shared mapping, dirty it, munlock, then msync (file "msync") or fsync
     (file "fsync"); unmap and close, drop the page cache, and read every page
-    back with pread.
+    back with pread: mmsim.fs_scenarios.mlock_dirty_munlock_sync, once per way
+    (mm/mlock.c, mm/msync.c, fs/sync.c: vfs_fsync_range). An mlock that fails raises.
 
     Return per way: its errno name ("" for none), st_blocks after the mlock
     and after the sync, and the pages that did not read back what was
-    stored; and how the page cache was dropped (_drop: "" if it could not be).
+    stored; and how the page cache was dropped (drop_page_cache: "" if it could not be).
     """
     where = _dir(m, where)
-    size = pages * PAGE_SIZE
-    out, files = {}, {}
+    out, dropped = {}, set()
     for way in ("msync", "fsync"):
-        path = f"{where}/{way}"
-        fd = p.open(path, os.O_RDWR | os.O_CREAT)
-        p.ftruncate(fd, size)
-        a = p.mmap(0, size, RW, MAP_SHARED, fd, 0)
-        p.mlock(a, size)
-        blocks_mlock = m.stat(path).st_blocks
         stored = [f"page {i} by {way}\n".encode() for i in range(pages)]
-        for i, data in enumerate(stored):
-            p.write(a + i * PAGE_SIZE, data)
-        p.munlock(a, size)
-        if way == "msync":
-            err = call_outcome(p.msync, a, size, MS_SYNC)
-        else:
-            err = call_outcome(p.fsync, fd)
-        out[way] = {"error": err or "", "blocks_after_mlock": blocks_mlock,
-                    "blocks_after_sync": m.stat(path).st_blocks}
-        p.munmap(a, size)
-        p.close(fd)
-        files[way] = (path, stored)
-    out["dropped"] = _drop(m)
-    for way, (path, stored) in files.items():
-        fd = p.open(path, os.O_RDONLY)
-        out[way]["lost"] = [i for i, d in enumerate(stored)
-                            if p.pread(fd, len(d), i * PAGE_SIZE) != d]
-        p.close(fd)
+        r = mlock_dirty_munlock_sync(m, p, f"{where}/{way}", stored, syncs=(way,))
+        reraise(r["mlock"], "mlock")
+        out[way] = {"error": r["sync"][way] or "", "blocks_after_mlock": r["blocks_after_mlock"],
+                    "blocks_after_sync": r["blocks_after_sync"], "lost": r["lost"]}
+        dropped.add(r["dropped"])
+    out["dropped"] = min(dropped)           # "" if the cache could not be dropped once
     return out
 
 
