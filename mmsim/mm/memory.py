@@ -127,36 +127,62 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     res = FaultResult()
     prof = m.profile
     pte_all = vma.pte[lo:hi]
-    present = (pte_all & P) != 0
-    need = ~present | ((pte_all & W) == 0) if write else ~present
+    # A range whose PTEs are all alike (the usual case: a fresh or a clean
+    # mapping) takes one path: decide it from one PTE, with slices, instead of
+    # per-page masks. Both branches give the same selections.
+    v = int(pte_all[0])
+    uniform = bool((pte_all == v).all())
+    if uniform:
+        present_all = bool(v & P)
+        need_all = not present_all or bool(write and not v & W)
+    else:
+        present = (pte_all & P) != 0
+        need = ~present | ((pte_all & W) == 0) if write else ~present
     inode = vma.inode
     stop = hi
     sig = None
     if inode is not None:
         eof = inode.npages - (vma.pgoff + lo)          # first index past EOF
         if eof < hi - lo:
-            past = np.flatnonzero(need[max(eof, 0):])
-            if len(past):
-                stop = lo + max(eof, 0) + int(past[0])
+            if uniform:
+                first_past = max(eof, 0) if need_all else None
+            else:
+                past = np.flatnonzero(need[max(eof, 0):])
+                first_past = max(eof, 0) + int(past[0]) if len(past) else None
+            if first_past is not None:
+                stop = lo + first_past
                 sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, "filemap_fault")
     sb = inode.sb if inode is not None else None
     mkwrite = sb.page_mkwrite if sb is not None else MKWRITE_NONE
     if write and vma.shared and mkwrite is not MKWRITE_NONE:
-        sel = where(need[:stop - lo])
+        if uniform:
+            sel = slice(0, stop - lo) if need_all else NONE
+        else:
+            sel = where(need[:stop - lo])
         ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo))
         if ok < count(sel):
             stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
     n = stop - lo
     pte = vma.pte[lo:stop]
-    present, need = present[:n], need[:n]
     res.done = n
     res.signal = sig
     if n == 0:
         return res
     trap = prof.trap if via is None else 0.0
-    hw = ~need
-    if hw.any():
+    # the selections (over pte) of each path: no fault, not present, do_wp_page
+    if uniform:
+        hw = None if need_all else slice(0, n)
+        npsel = NONE if present_all else slice(0, n)
+        wp = slice(0, n) if write and present_all and need_all else NONE
+    else:
+        present, need = present[:n], need[:n]
+        hw = ~need
+        hw = hw if hw.any() else None
+        npsel = NONE if present.all() else where(~present)
+        wpmask = present & need if write else None
+        wp = where(wpmask) if write and wpmask.any() else NONE
+    if hw is not None:
         pte[hw] |= (D | Y) if write else Y
 
     def account(path, pages, cost):
@@ -165,7 +191,6 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             res.seconds += pages * (trap + cost)
 
     # -- not present ---------------------------------------------------------
-    npsel = NONE if present.all() else where(~present)
     nnp = count(npsel)
     if nnp:
         abs_sel = shift(npsel, lo)
@@ -207,15 +232,18 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                                      ("find_get_page", nhit, prof.file_map_cached)):
                 account(("__do_fault/" + kind, "filemap_fault", how) + tail, pages, cost + extra)
     # -- present, read-only, written: do_wp_page ----------------------------------
-    wpmask = present & need if write else None
-    if write and wpmask.any():
-        wp = where(wpmask)
-        bits = pte[wp] & (A | Z)
-        if bits.any():
-            zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
-                                 subset(wp, bits == 0))
+    if count(wp):
+        if uniform:                     # every page of wp is like the first
+            b = v & (A | Z)
+            zero, anon, filep = ((wp if b == Z else NONE), (wp if b == A else NONE),
+                                 (wp if b == 0 else NONE))
         else:
-            zero, anon, filep = NONE, NONE, wp
+            bits = pte[wp] & (A | Z)
+            if bits.any():
+                zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
+                                     subset(wp, bits == 0))
+            else:
+                zero, anon, filep = NONE, NONE, wp
         if count(zero):
             res.seconds += _new_anon(m, proc, vma, shift(zero, lo), None, count(zero))
             pte[zero] = P | W | D | Y | A
@@ -386,11 +414,19 @@ def mlock_ptes(m, vma, lo, hi, on):
     many pages changed.
     """
     pte = vma.pte[lo:hi]
-    bits = pte & (P | Z | L)
-    mask = bits == (P if on else P | L)            # real pages not yet (still) counted
-    if not mask.any():
+    want = P if on else P | L                       # real pages not yet (still) counted
+    if hi <= lo:
         return 0
-    sel = where(mask)                               # a slice when the whole range qualifies
+    v = int(pte[0])
+    if (pte == v).all():                            # all alike: one test, one slice
+        if v & (P | Z | L) != want:
+            return 0
+        sel = slice(0, hi - lo)
+    else:
+        mask = (pte & (P | Z | L)) == want
+        if not mask.any():
+            return 0
+        sel = where(mask)                           # a slice when the whole range qualifies
     n = count(sel)
     delta = 1 if on else -1
     if vma.pfn is None:                             # no anonymous page in this vma
