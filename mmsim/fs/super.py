@@ -17,7 +17,7 @@ from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
 from ..losses import record_loss
-from ..mm.pagevec import as_index, count, first_last, head, subset
+from ..mm.pagevec import alike, as_index, clear_bits, count, first_last, head, subset
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -150,6 +150,8 @@ class SuperBlock:
         Return how many leading pages of pg got a block (fewer on ENOSPC).
         Each block's allocation time (now) goes to inode.allocated_at.
         """
+        if self.balloc.nfree == 0:              # ENOSPC at the first block: no goal to look for
+            return 0
         if isinstance(pg, slice):
             runs = [(pg.start, pg.stop)]
         elif len(pg) == 0:
@@ -256,7 +258,8 @@ class SuperBlock:
         reserved them (ext2, ext3: ENOSPC here means the page cannot be
         written), write copy-on-write filesystems somewhere new, and convert
         unwritten blocks (XFS only where ->page_mkwrite marked the buffers).
-        Return (written mask over pg, convert mask over pg).
+        Return (written mask over pg, or None if every page has its block;
+        convert mask over pg, or None if there is nothing to convert).
         """
         block = inode.block
         delayed = (inode.bstate[pg] & B_DELAY) != 0 if inode.nreserved else None
@@ -273,13 +276,26 @@ class SuperBlock:
             inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres
             self.reserved -= nres
-        holes = block[pg] == HOLE
-        if holes.any():
-            # reserved blocks are free in the bitmap: they allocate for sure
-            self._allocate(inode, subset(pg, holes))
-        written = block[pg] != HOLE
+        # reserved blocks are free in the bitmap: they allocate for sure
+        b = alike(block[pg]) if isinstance(pg, slice) else None
+        if b is None:
+            holes = block[pg] == HOLE
+            if holes.any():
+                self._allocate(inode, subset(pg, holes))
+            written = block[pg] != HOLE
+            if written.all():
+                written = None
+        elif b == HOLE:                         # a run of holes: allocated from its start
+            got = self._allocate(inode, pg)
+            if got < count(pg):
+                written = np.zeros(count(pg), bool)
+                written[:got] = True
+            else:
+                written = None
+        else:                                   # no hole (alike only for a single page)
+            written = None
         if not self.has_fallocate():            # no unwritten extents to convert
-            return written, np.zeros(len(written), bool)
+            return written, None
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)
@@ -307,9 +323,10 @@ class SuperBlock:
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
-        inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
-        inode.bstate[pgs] &= ~np.uint8(B_NEW)
-        inode.mapping.flags[pgs] &= ~np.uint8(PG_ERROR)
+        if count(convert):
+            inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
+        clear_bits(inode.bstate, pgs, B_NEW)
+        clear_bits(inode.mapping.flags, pgs, PG_ERROR)
         if self.unwritten_needs_mkwrite:
             idx = as_index(pgs)
             record_loss(self.machine, self.writepage_name(), inode,

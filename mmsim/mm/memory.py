@@ -35,7 +35,7 @@ from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
 from ..kernels import fname
 from ..fs.fs_writeback import mark_inode_dirty
 from .page_alloc import alloc_pages, nr_free_pages
-from .pagevec import NONE, as_index, count, nth, shift, subset, where
+from .pagevec import NONE, alike, as_index, count, nth, shift, subset, where
 from .rmap import anon_vma_prepare
 
 P, W, D, Y, A, Z, L = (PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO,
@@ -130,8 +130,8 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     # A range whose PTEs are all alike (the usual case: a fresh or a clean
     # mapping) takes one path: decide it from one PTE, with slices, instead of
     # per-page masks. Both branches give the same selections.
-    v = int(pte_all[0])
-    uniform = bool((pte_all == v).all())
+    v = alike(pte_all)
+    uniform = v is not None
     if uniform:
         present_all = bool(v & P)
         need_all = not present_all or bool(write and not v & W)
@@ -415,20 +415,22 @@ def mlock_ptes(m, vma, lo, hi, on):
     """
     pte = vma.pte[lo:hi]
     want = P if on else P | L                       # real pages not yet (still) counted
-    if hi <= lo:
-        return 0
-    v = int(pte[0])
-    if (pte == v).all():                            # all alike: one test, one slice
+    delta = 1 if on else -1
+    v = alike(pte)
+    if v is not None:                               # all alike: one test, one slice
         if v & (P | Z | L) != want:
             return 0
-        sel = slice(0, hi - lo)
-    else:
-        mask = (pte & (P | Z | L)) == want
-        if not mask.any():
-            return 0
-        sel = where(mask)                           # a slice when the whole range qualifies
+        if v & A:
+            m.anon.mlock[vma.pfn[lo:hi]] += delta
+        else:
+            vma.inode.mapping.mlock_add(slice(vma.pgoff + lo, vma.pgoff + hi), delta)
+        pte.fill(v | L if on else v & ~L)
+        return hi - lo
+    mask = (pte & (P | Z | L)) == want
+    if not mask.any():
+        return 0
+    sel = where(mask)                               # a slice when the whole range qualifies
     n = count(sel)
-    delta = 1 if on else -1
     if vma.pfn is None:                             # no anonymous page in this vma
         vma.inode.mapping.mlock_add(shift(sel, vma.pgoff + lo), delta)
         if on:

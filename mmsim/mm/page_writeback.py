@@ -25,7 +25,8 @@ from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
 from ..lib.proportions import PropGlobal, ilog2
-from .pagevec import as_index, as_run, count, first_last, head, subset
+from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, set_bits,
+                      subset)
 from .rmap import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
@@ -75,14 +76,17 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if count(pgs) == 0:
         return WbResult(done=at)
     written, convert = inode.sb.map_blocks(inode, pgs)
-    allok = written.all()
+    allok = written is None
     if not allok and not (sync and m.kernel.sync_writeback_continues):
         k = int(np.argmin(written)) + 1      # pages up to the first failure
-        pgs, written, convert = head(pgs, k), written[:k], convert[:k]
+        pgs, written = head(pgs, k), written[:k]
+        convert = None if convert is None else convert[:k]
     clear_page_dirty_for_io(m, inode, pgs)
     ok = pgs if allok else as_index(pgs)[written]
-    done = inode.sb.submit_write(inode, ok, subset(pgs, written & convert), at)
-    mapping.flags[ok] &= ~np.uint8(PG_MKWRITE)
+    if convert is not None:
+        convert = subset(pgs, convert if allok else written & convert)
+    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at)
+    clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok
     if nfailed:
@@ -138,7 +142,7 @@ class Writeback:
         as the request's completion.
         """
         n = count(pgs)
-        mapping.flags[pgs] |= PG_WRITEBACK
+        set_bits(mapping.flags, pgs, PG_WRITEBACK)
         self.m.vmstat.nr_writeback += n
         mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)
@@ -151,7 +155,7 @@ class Writeback:
         (test_clear_page_writeback -> __bdi_writeout_inc).
         """
         n = count(pgs)
-        mapping.flags[pgs] &= ~np.uint8(PG_WRITEBACK)
+        clear_bits(mapping.flags, pgs, PG_WRITEBACK)
         self.m.vmstat.nr_writeback -= n
         mapping.bdi.nr_writeback -= n
         mapping.bdi.completions.inc(n)
