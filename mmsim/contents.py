@@ -10,6 +10,7 @@ caches and read what survived, for 5,242,880 pages as cheaply as for one.
 import numpy as np
 
 from ._abi import PAGE_SIZE
+from .mm.pagevec import alike
 
 ZERO = 0
 # memtoy's "touch <seg> write" stores into the first word of every page it
@@ -57,8 +58,8 @@ class Contents:
         """
         if len(stamps) == 0:
             return stamps.copy()
-        first = int(stamps[0])
-        if (stamps == first).all():                 # the usual case: one kind of page
+        first = alike(stamps)
+        if first is not None:                       # the usual case: one kind of page
             return stamps.dtype.type(self._touch(first))
         uniq, inverse = np.unique(stamps, return_inverse=True)
         new = np.array([self._touch(int(s)) for s in uniq], dtype=stamps.dtype)

@@ -17,7 +17,8 @@ from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
 from ..losses import record_loss
-from ..mm.pagevec import alike, as_index, clear_bits, count, first_last, head, subset
+from ..mm.pagevec import (alike, as_index, clear_bits, count, first_last, head, set_bits,
+                          subset)
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -123,7 +124,7 @@ class SuperBlock:
     def _reserve(self, inode, pg):
         """Reserve one block for each page of selection pg (the caller checked the space)."""
         n = count(pg)
-        inode.bstate[pg] |= B_DELAY
+        set_bits(inode.bstate, pg, B_DELAY)
         inode.nreserved += n
         self.reserved += n
 
@@ -232,22 +233,36 @@ class SuperBlock:
         stale block, until writeback writes it.
         """
         ok = count(pg)
-        if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
-            unreserved = (inode.bstate[pg] & B_DELAY) == 0
-            need = unreserved if (self.cow and kind == MKWRITE_RESERVE) else \
-                unreserved & (inode.block[pg] == HOLE)
-            nneed = int(np.count_nonzero(need))
+        if ok and kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
+            every_page = self.cow and kind == MKWRITE_RESERVE
+            all_need = None                     # whether all pages need it; None: look at each
+            if isinstance(pg, slice):           # a run of pages all in one state: no masks
+                state = alike(inode.bstate[pg])
+                if state is not None:
+                    if state & B_DELAY or every_page:
+                        all_need = not state & B_DELAY
+                    else:
+                        block = alike(inode.block[pg])
+                        all_need = None if block is None else block == HOLE
+            if all_need is not None:
+                nneed = ok if all_need else 0
+                need = None
+            else:
+                unreserved = (inode.bstate[pg] & B_DELAY) == 0
+                need = unreserved if every_page else unreserved & (inode.block[pg] == HOLE)
+                nneed = int(np.count_nonzero(need))
             free = self.free_blocks()
             if nneed > free:
-                ok = int(np.searchsorted(np.cumsum(need), free, side="right"))
+                ok = max(free, 0) if need is None else \
+                    int(np.searchsorted(np.cumsum(need), free, side="right"))
             if nneed:
-                take = subset(head(pg, ok), need[:ok])
+                take = head(pg, ok) if need is None else subset(head(pg, ok), need[:ok])
                 if kind == MKWRITE_RESERVE:
                     self._reserve(inode, take)
                 else:
-                    inode.bstate[head(take, self._allocate(inode, take))] |= B_NEW
+                    set_bits(inode.bstate, head(take, self._allocate(inode, take)), B_NEW)
         if ok:
-            inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
+            set_bits(inode.mapping.flags, head(pg, ok), PG_MKWRITE)
         return ok
 
     def map_blocks(self, inode, pg):
