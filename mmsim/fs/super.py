@@ -121,10 +121,16 @@ class SuperBlock:
         """Blocks neither allocated nor reserved (what statfs shows as f_bfree)."""
         return self.balloc.nfree - self.reserved
 
-    def _reserve(self, inode, pg):
-        """Reserve one block for each page of selection pg (the caller checked the space)."""
+    def _reserve(self, inode, pg, state=None):
+        """Reserve one block for each page of selection pg (the caller checked the space).
+
+        state: the one buffer state of every page of the slice pg, if known.
+        """
         n = count(pg)
-        set_bits(inode.bstate, pg, B_DELAY)
+        if state is None:
+            set_bits(inode.bstate, pg, B_DELAY)
+        else:
+            inode.bstate[pg].fill(state | B_DELAY)
         inode.nreserved += n
         self.reserved += n
 
@@ -235,7 +241,7 @@ class SuperBlock:
         ok = count(pg)
         if ok and kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
             every_page = self.cow and kind == MKWRITE_RESERVE
-            all_need = None                     # whether all pages need it; None: look at each
+            all_need = state = None             # whether all pages need it; None: look at each
             if isinstance(pg, slice):           # a run of pages all in one state: no masks
                 state = alike(inode.bstate[pg])
                 if state is not None:
@@ -258,7 +264,7 @@ class SuperBlock:
             if nneed:
                 take = head(pg, ok) if need is None else subset(head(pg, ok), need[:ok])
                 if kind == MKWRITE_RESERVE:
-                    self._reserve(inode, take)
+                    self._reserve(inode, take, state if need is None else None)
                 else:
                     set_bits(inode.bstate, head(take, self._allocate(inode, take)), B_NEW)
         if ok:

@@ -56,9 +56,10 @@ class PropLocal:
         once ends as n single increments would.
         """
         pg = self.pg
+        half = pg.period_2
         while n > 0:
             self.events, self.period = self._normalised()
-            to_boundary = pg.period_2 - (pg.events & (pg.period_2 - 1))
+            to_boundary = half - (pg.events & (half - 1))
             k = min(n, to_boundary)
             self.events += k
             pg.events += k

@@ -58,7 +58,9 @@ class FaultResult:
 
     def add(self, other):
         """Accumulate another result (the range continues after it)."""
-        self.paths.update(other.paths)
+        paths = self.paths
+        for path, n in other.paths.items():      # Counter.update, without its Mapping check
+            paths[path] += n
         self.seconds += other.seconds
         self.minflt += other.minflt
         self.majflt += other.majflt
@@ -183,7 +185,10 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         wpmask = present & need if write else None
         wp = where(wpmask) if write and wpmask.any() else NONE
     if hw is not None:
-        pte[hw] |= (D | Y) if write else Y
+        if uniform:
+            pte.fill(v | ((D | Y) if write else Y))
+        else:
+            pte[hw] |= (D | Y) if write else Y
 
     def account(path, pages, cost):
         if pages:
@@ -267,7 +272,10 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         if nfile:
             pgs = shift(filep, vma.pgoff + lo)
             if vma.shared:
-                pte[filep] |= W | D | Y
+                if uniform:                     # filep is the whole range
+                    pte.fill(v | W | D | Y)
+                else:
+                    pte[filep] |= W | D | Y
                 res.dirtied += inode.mapping.set_dirty(pgs)
                 mark_inode_dirty(m, inode)
                 _fault_update_time(m, inode, mkwrite)
