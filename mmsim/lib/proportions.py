@@ -25,11 +25,8 @@ class PropGlobal:
 
     def __init__(self, shift):
         self.shift = shift
+        self.period_2 = 1 << (shift - 1)    # half a period, in events
         self.events = 0
-
-    @property
-    def period_2(self):
-        return 1 << (self.shift - 1)
 
 
 class PropLocal:

@@ -6,6 +6,8 @@ numpy views instead of index arrays of millions of entries. Every helper
 takes either form.
 """
 
+import sys
+
 import numpy as np
 
 NONE = np.empty(0, np.int64)     # an empty selection
@@ -66,10 +68,15 @@ def alike(a):
     k = a.itemsize
     if not b or b[:k] * len(a) != b:
         return None
-    return b[0] if k == 1 and a.dtype == _U8 else a[0].item()
+    kind = a.dtype.kind
+    if kind == "u":
+        return b[0] if k == 1 else int.from_bytes(b[:k], _ORDER)
+    if kind == "i":
+        return int.from_bytes(b[:k], _ORDER, signed=True)
+    return a[0].item()
 
 
-_U8 = np.dtype(np.uint8)
+_ORDER = sys.byteorder          # numpy's native order
 
 
 def set_bits(arr, sel, bits):
