@@ -22,7 +22,6 @@ get_user_pages does not.
 """
 
 import signal
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +47,7 @@ READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 class FaultResult:
     """What a range of faults did: pages per kernel path, cost, and counters."""
 
-    paths: Counter = field(default_factory=Counter)
+    paths: dict = field(default_factory=dict)      # kernel path -> pages
     seconds: float = 0.0
     minflt: int = 0
     majflt: int = 0
@@ -59,8 +58,8 @@ class FaultResult:
     def add(self, other):
         """Accumulate another result (the range continues after it)."""
         paths = self.paths
-        for path, n in other.paths.items():      # Counter.update, without its Mapping check
-            paths[path] += n
+        for path, n in other.paths.items():
+            paths[path] = paths.get(path, 0) + n
         self.seconds += other.seconds
         self.minflt += other.minflt
         self.majflt += other.majflt
@@ -192,7 +191,8 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
 
     def account(path, pages, cost):
         if pages:
-            res.paths[_path(m, via, *path)] += pages
+            key = _path(m, via, *path)
+            res.paths[key] = res.paths.get(key, 0) + pages
             res.seconds += pages * (trap + cost)
 
     # -- not present ---------------------------------------------------------
@@ -339,7 +339,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
         if via is not None:
             hits = res.done - sum(res.paths.values())
             if hits:
-                res.paths[walk] += hits
+                res.paths[walk] = res.paths.get(walk, 0) + hits
             res.seconds += res.done * m.profile.gup_present
         mm_account_fault(m, proc, res, op, t0, vma.start + i * PAGE_SIZE,
                          vma.start + (i + res.done) * PAGE_SIZE)

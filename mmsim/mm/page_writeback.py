@@ -207,9 +207,11 @@ class Writeback:
 
         bdi is the BdiWriteback of the mapping's disk (fs/fs_writeback.py).
         The pages also count as the task's dirtying events for 2.6.37's
-        task_dirty_limit (account_page_dirtied -> task_dirty_inc).
+        task_dirty_limit (account_page_dirtied -> task_dirty_inc); the IO-less
+        throttle has no task_dirty_limit here, so there nothing reads them.
         """
-        proc.dirties.inc(nr_dirtied)
+        if not self.m.kernel.io_less_throttling:
+            proc.dirties.inc(nr_dirtied)
         proc.nr_dirtied += nr_dirtied
         if proc.nr_dirtied < self.ratelimit(proc, bdi):
             return
@@ -368,7 +370,7 @@ class Writeback:
                 bdi.dirty_exceeded = True
             dirty_ratelimit = bdi.write_bandwidth
             task_ratelimit = int(dirty_ratelimit * pos_ratio(dirty, freerun, thresh))
-            max_pause = wb_max_pause(bdi.write_bandwidth, dirty, hz)
+            max_pause = wb_max_pause(dirty_ratelimit, dirty, hz)
             min_pause, nr_dirtied_pause = wb_min_pause(max_pause, task_ratelimit,
                                                        dirty_ratelimit, hz)
             now = m.now * hz                              # in jiffies
