@@ -53,15 +53,17 @@ class Disk:
         start = max(at, self.busy_until)
         self.busy_until = start + seconds
         c = self.counters
-        c[op + "_bytes"] += n * PAGE_SIZE
-        c[op + "_seeks"] += seeks
-        c[op + "s"] += 1
-        c[op + "_busy_s"] += seconds
+        nbytes, nseeks, nreqs, busy = _COUNTERS[op]
+        c[nbytes] += n * PAGE_SIZE
+        c[nseeks] += seeks
+        c[nreqs] += 1
+        c[busy] += seconds
         if op == "write":
             self.data[slice(first, last + 1) if contiguous else blocks] = stamps
         return self.busy_until
 
 
+_COUNTERS = {op: (op + "_bytes", op + "_seeks", op + "s", op + "_busy_s") for op in ("read", "write")}
 _ONES = {}
 
 
