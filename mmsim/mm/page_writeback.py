@@ -25,7 +25,7 @@ from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
 from ..lib.proportions import PropGlobal, ilog2
-from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, set_bits,
+from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, nth, set_bits,
                       subset)
 from .rmap import page_mkclean
 
@@ -76,21 +76,25 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if count(pgs) == 0:
         return WbResult(done=at)
     written, convert = inode.sb.map_blocks(inode, pgs)
-    allok = written is None
-    if not allok and not (sync and m.kernel.sync_writeback_continues):
-        k = int(np.argmin(written)) + 1      # pages up to the first failure
-        pgs, written = head(pgs, k), written[:k]
-        convert = None if convert is None else convert[:k]
+    # ok: the pages written; failed: those that got no block; convert: over ok
+    if written is None:                         # every page has its block
+        ok, failed = pgs, NONE
+        convert = None if convert is None else subset(pgs, convert)
+    elif not (sync and m.kernel.sync_writeback_continues):
+        f = int(written.argmin())               # the pass stops at the first failure:
+        ok, failed = head(pgs, f), nth(pgs, f)  # the pages before it all succeeded
+        pgs = head(pgs, f + 1)
+        convert = None if convert is None else subset(ok, convert[:f])
+    else:
+        ok, failed = as_index(pgs)[written], as_index(pgs)[~written]
+        convert = None if convert is None else subset(pgs, written & convert)
     clear_page_dirty_for_io(m, inode, pgs)
-    ok = pgs if allok else as_index(pgs)[written]
-    if convert is not None:
-        convert = subset(pgs, convert if allok else written & convert)
     done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at)
     clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok
     if nfailed:
-        mapping.flags[as_index(pgs)[~written]] |= PG_ERROR
+        mapping.flags[failed] |= PG_ERROR
         mapping.wb_err = ENOSPC
     mapping.writeback_index = first_last(pgs)[1]
     if mapping.ndirty == 0:
