@@ -183,8 +183,10 @@ class SuperBlock:
         return done
 
     # -- hooks called by mm/ ------------------------------------------------------
-    def do_page_mkwrite(self, inode, pg):
+    def do_page_mkwrite(self, inode, pg, kind=None):
         """Run ->page_mkwrite for the pages of selection pg (in fault order).
+
+        kind: the hook's kind (page_mkwrite), if the caller has it already.
 
         Return how many succeeded: fewer than all means the next page got
         ENOSPC, which the fault handler turns into SIGBUS (mm/memory.c:
@@ -197,7 +199,7 @@ class SuperBlock:
         """
         if self.kernel.mkwrite_updates_time and count(pg):
             inode.file_update_time()
-        return self._prepare_write(inode, pg, self.page_mkwrite)
+        return self._prepare_write(inode, pg, self.page_mkwrite if kind is None else kind)
 
     def write_begin_kind(self):
         """What ->write_begin does for a write(2) (MKWRITE_*): allocate, by default.
@@ -317,6 +319,9 @@ class SuperBlock:
             written = None
         if not self.has_fallocate():            # no unwritten extents to convert
             return written, None
+        state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
+        if state is not None and not state & B_UNWRITTEN:
+            return written, None                # none of them unwritten
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)

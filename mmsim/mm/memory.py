@@ -160,7 +160,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             sel = slice(0, stop - lo) if need_all else NONE
         else:
             sel = where(need[:stop - lo])
-        ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo))
+        ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo), mkwrite)
         if ok < count(sel):
             stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())

@@ -89,7 +89,8 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
         ok, failed = as_index(pgs)[written], as_index(pgs)[~written]
         convert = None if convert is None else subset(pgs, written & convert)
     clear_page_dirty_for_io(m, inode, pgs)
-    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at)
+    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at) \
+        if count(ok) else at                    # nothing to submit
     clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok

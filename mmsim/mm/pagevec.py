@@ -82,6 +82,8 @@ _ORDER = sys.byteorder          # numpy's native order
 def set_bits(arr, sel, bits):
     """arr[sel] |= bits for a uint8 flags array; a slice of alike entries takes one fill."""
     if isinstance(sel, slice):
+        if sel.stop <= sel.start:
+            return
         view = arr[sel]
         v = alike(view)
         if v is None:
@@ -95,6 +97,8 @@ def set_bits(arr, sel, bits):
 def clear_bits(arr, sel, bits):
     """arr[sel] &= ~bits for a uint8 flags array; a slice of alike entries takes one fill."""
     if isinstance(sel, slice):
+        if sel.stop <= sel.start:
+            return
         view = arr[sel]
         v = alike(view)
         if v is None:
