@@ -136,7 +136,7 @@ class AddressSpace:
                 self.vmstat.nr_mlock_file += counts.size
             elif c + delta == 0 and delta < 0:
                 self.vmstat.nr_mlock_file -= counts.size
-            counts.fill(c + delta)
+            counts += delta                     # a view: in place (wraps as numpy does)
             return
         if delta > 0:
             self.vmstat.nr_mlock_file += int(np.count_nonzero(counts == 0))
