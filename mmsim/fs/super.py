@@ -285,7 +285,6 @@ class SuperBlock:
         convert mask over pg, or None if there is nothing to convert).
         """
         block = inode.block
-        delayed = (inode.bstate[pg] & B_DELAY) != 0 if inode.nreserved else None
         if self.cow:
             old = block[pg]
             old = old[old >= 0]
@@ -294,9 +293,19 @@ class SuperBlock:
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
-        nres = 0 if delayed is None else int(np.count_nonzero(delayed))
+        nres = 0                                # reservations turned into blocks
+        if inode.nreserved:
+            state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
+            if state is not None:               # all reserved, or none
+                nres = count(pg) if state & B_DELAY else 0
+                if nres:
+                    inode.bstate[pg].fill(state & ~B_DELAY)
+            else:
+                delayed = (inode.bstate[pg] & B_DELAY) != 0
+                nres = int(np.count_nonzero(delayed))
+                if nres:
+                    inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
         if nres:
-            inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres
             self.reserved -= nres
         # reserved blocks are free in the bitmap: they allocate for sure
