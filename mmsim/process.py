@@ -340,8 +340,8 @@ class Process:
         if len(filep):
             data = vma.inode.mapping.data
             if len(filep) == hi - lo:
-                sl = slice(vma.pgoff + lo, vma.pgoff + hi)
-                data[sl] = c.touched(data[sl])
+                view = data[vma.pgoff + lo:vma.pgoff + hi]
+                view[...] = c.touched(view)
             else:
                 idx = vma.pgoff + lo + filep
                 data[idx] = c.touched(data[idx])

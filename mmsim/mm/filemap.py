@@ -20,6 +20,9 @@ from .page_alloc import alloc_pages
 from .pagevec import alike
 
 
+_MLOCK_MIN, _MLOCK_MAX = -2**15, 2**15 - 1      # the mlock counts are int16
+
+
 class AddressSpace:
     """One file's cached pages, as numpy arrays indexed by page offset."""
 
@@ -136,7 +139,10 @@ class AddressSpace:
                 self.vmstat.nr_mlock_file += counts.size
             elif c + delta == 0 and delta < 0:
                 self.vmstat.nr_mlock_file -= counts.size
-            counts += delta                     # a view: in place (wraps as numpy does)
+            if _MLOCK_MIN <= c + delta <= _MLOCK_MAX:
+                counts.fill(c + delta)          # a view: in place
+            else:
+                counts += delta                 # wraps, as numpy does
             return
         if delta > 0:
             self.vmstat.nr_mlock_file += int(np.count_nonzero(counts == 0))

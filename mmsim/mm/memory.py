@@ -30,7 +30,8 @@ from .._abi import PAGE_SIZE
 from ..errors import Hung, Signal
 from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
                      PG_REFERENCED, PG_UPTODATE, PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT,
-                     PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
+                     PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_SHARED,
+                     VM_WRITE)
 from ..kernels import fname
 from ..fs.fs_writeback import mark_inode_dirty
 from .page_alloc import alloc_pages, nr_free_pages
@@ -140,10 +141,11 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         present = (pte_all & P) != 0
         need = ~present | ((pte_all & W) == 0) if write else ~present
     inode = vma.inode
+    shared = vma.flags & VM_SHARED
     stop = hi
     sig = None
     if inode is not None:
-        eof = inode.npages - (vma.pgoff + lo)          # first index past EOF
+        eof = -(-inode.size // PAGE_SIZE) - (vma.pgoff + lo)     # first index past EOF (npages)
         if eof < hi - lo:
             if uniform:
                 first_past = max(eof, 0) if need_all else None
@@ -155,7 +157,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                 sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, "filemap_fault")
     sb = inode.sb if inode is not None else None
     mkwrite = sb.page_mkwrite if sb is not None else MKWRITE_NONE
-    if write and vma.shared and mkwrite is not MKWRITE_NONE:
+    if write and shared and mkwrite is not MKWRITE_NONE:
         if uniform:
             sel = slice(0, stop - lo) if need_all else NONE
         else:
@@ -215,7 +217,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             # the others find the page the readahead brought in
             res.majflt += -(-nread // READAHEAD_PAGES)
             res.seconds += io
-            kind = "read" if not write else ("shared" if vma.shared else "cow")
+            kind = "read" if not write else ("shared" if shared else "cow")
             tail, extra = (), 0.0
             if kind == "cow":
                 res.seconds += _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp)
@@ -230,7 +232,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                     _fault_update_time(m, inode, mkwrite)
                     tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "__do_fault")
                 else:
-                    writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
+                    writable = shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
                     pte[npsel] = P | Y | (W if writable else 0)
             for how, pages, cost in (("zero_user_segment", nhole, prof.file_fill_hole),
                                      ("submit_bio", nread, prof.file_map_cached),
@@ -271,7 +273,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         nfile = count(filep)
         if nfile:
             pgs = shift(filep, vma.pgoff + lo)
-            if vma.shared:
+            if shared:
                 if uniform:                     # filep is the whole range
                     pte.fill(v | W | D | Y)
                 else:
@@ -318,6 +320,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     inode = vma.inode
     dirties = (write and vma.shared and inode is not None
                and inode.sb.dirty_accounting)
+    bdi = inode.sb.bdi if dirties else None
     reads = inode is not None and inode.nblocks > 0
     total = FaultResult()
     walk = ()
@@ -327,7 +330,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     i = lo
     while i < hi:
         if dirties:
-            step = max(1, m.wb.ratelimit(proc, inode.sb.bdi) - proc.nr_dirtied)
+            step = max(1, m.wb.ratelimit(proc, bdi) - proc.nr_dirtied)
         elif reads:
             step = BATCH
         else:
@@ -349,7 +352,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
             break
         if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
             try:
-                m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
+                m.wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
             except Hung as stuck:
                 stuck.result = total       # the faults done before the throttle that never returns
                 raise
