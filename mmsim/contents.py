@@ -10,6 +10,7 @@ caches and read what survived, for 5,242,880 pages as cheaply as for one.
 import numpy as np
 
 from ._abi import PAGE_SIZE
+from .mm.pagevec import alike
 
 ZERO = 0
 # memtoy's "touch <seg> write" stores into the first word of every page it
@@ -51,12 +52,15 @@ class Contents:
 
         Vectorised: every distinct old stamp is patched once, and remembered
         (a stamp's contents never change, so neither does its touched one).
+        When every page holds the same stamp (the usual case) the one new
+        stamp comes back as a scalar of stamps' dtype: assigning it stores
+        the same as an array of it would.
         """
         if len(stamps) == 0:
             return stamps.copy()
-        first = int(stamps[0])
-        if (stamps == first).all():                 # the usual case: one kind of page
-            return np.full_like(stamps, self._touch(first))
+        first = alike(stamps)
+        if first is not None:                       # the usual case: one kind of page
+            return stamps.dtype.type(self._touch(first))
         uniq, inverse = np.unique(stamps, return_inverse=True)
         new = np.array([self._touch(int(s)) for s in uniq], dtype=stamps.dtype)
         return new[inverse]

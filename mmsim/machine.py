@@ -70,7 +70,7 @@ class Machine:
     @property
     def now(self):
         """Simulated seconds since boot."""
-        return self.clock.now
+        return self.clock._now          # Clock.now, one property less on a hot path
 
     # -- set-up ----------------------------------------------------------------
     def mkfs(self, path, fs="ext4", size=10 * GiB, options=""):

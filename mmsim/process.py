@@ -27,6 +27,7 @@ from .mm.madvise import do_madvise
 from .mm.mincore import sys_mincore
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
+from .mm.pagevec import alike
 from .mm.msync import sys_msync
 from .mm.page_writeback import INIT_NR_DIRTIED_PAUSE
 from .mm.vma import MM, VMA
@@ -325,10 +326,11 @@ class Process:
         return TouchResult(total.done, self.machine.now - t0)
 
     def _store_touch(self, vma, lo, hi):
-        kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
-        if not kind.any():                          # all file pages: one slice
+        v = alike(vma.pte[lo:hi])
+        if v is not None and not v & (PTE_ANON | PTE_ZERO):     # all file pages: one slice
             anon, filep = (), range(hi - lo)
         else:
+            kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
             anon = np.flatnonzero(kind == PTE_ANON)
             filep = np.flatnonzero(kind == 0)
         c = self.machine.contents
@@ -338,8 +340,8 @@ class Process:
         if len(filep):
             data = vma.inode.mapping.data
             if len(filep) == hi - lo:
-                sl = slice(vma.pgoff + lo, vma.pgoff + hi)
-                data[sl] = c.touched(data[sl])
+                view = data[vma.pgoff + lo:vma.pgoff + hi]
+                view[...] = c.touched(view)
             else:
                 idx = vma.pgoff + lo + filep
                 data[idx] = c.touched(data[idx])

@@ -41,7 +41,11 @@ class Disk:
             return at
         first, last = int(blocks[0]), int(blocks[-1])
         # the blocks of [first, last] in another order are no run: look at every step
-        breaks = int(np.count_nonzero(np.diff(blocks) != 1))
+        breaks = 0
+        if n > 1:
+            steps = blocks[1:] - blocks[:-1]
+            if steps.tobytes() != _one(steps.dtype) * (n - 1):   # not all 1: count (bytes are quick)
+                breaks = int(np.count_nonzero(steps != 1))
         contiguous = breaks == 0
         seeks = breaks + (1 if first != self.head else 0)
         self.head = last + 1
@@ -49,10 +53,23 @@ class Disk:
         start = max(at, self.busy_until)
         self.busy_until = start + seconds
         c = self.counters
-        c[op + "_bytes"] += n * PAGE_SIZE
-        c[op + "_seeks"] += seeks
-        c[op + "s"] += 1
-        c[op + "_busy_s"] += seconds
+        nbytes, nseeks, nreqs, busy = _COUNTERS[op]
+        c[nbytes] += n * PAGE_SIZE
+        c[nseeks] += seeks
+        c[nreqs] += 1
+        c[busy] += seconds
         if op == "write":
             self.data[slice(first, last + 1) if contiguous else blocks] = stamps
         return self.busy_until
+
+
+_COUNTERS = {op: (op + "_bytes", op + "_seeks", op + "s", op + "_busy_s") for op in ("read", "write")}
+_ONES = {}
+
+
+def _one(dtype):
+    """The bytes of a 1 of dtype."""
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = np.ones(1, dtype).tobytes()
+    return one

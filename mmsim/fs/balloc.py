@@ -8,6 +8,8 @@ group, no reservation windows, every block is a data block (no metadata).
 
 import numpy as np
 
+from ..mm.pagevec import alike
+
 
 class BlockAllocator:
     """Which blocks are in use, and how to find free ones near a goal."""
@@ -41,7 +43,7 @@ class BlockAllocator:
         if n <= 0:
             return np.empty(0, np.int64)
         goal = int(goal) % self.nblocks if self.nblocks else 0
-        if goal + n <= self.nblocks and not self.used[goal:goal + n].any():
+        if goal + n <= self.nblocks and alike(self.used[goal:goal + n]) is False:   # all free
             blocks = np.arange(goal, goal + n)
             self.used[goal:goal + n] = True
             self.nfree -= n

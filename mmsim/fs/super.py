@@ -17,7 +17,8 @@ from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
 from ..losses import record_loss
-from ..mm.pagevec import as_index, count, first_last, head, subset
+from ..mm.pagevec import (alike, as_index, clear_bits, count, first_last, head, set_bits,
+                          subset)
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
 from .inode import Inode
@@ -120,10 +121,16 @@ class SuperBlock:
         """Blocks neither allocated nor reserved (what statfs shows as f_bfree)."""
         return self.balloc.nfree - self.reserved
 
-    def _reserve(self, inode, pg):
-        """Reserve one block for each page of selection pg (the caller checked the space)."""
+    def _reserve(self, inode, pg, state=None):
+        """Reserve one block for each page of selection pg (the caller checked the space).
+
+        state: the one buffer state of every page of the slice pg, if known.
+        """
         n = count(pg)
-        inode.bstate[pg] |= B_DELAY
+        if state is None:
+            set_bits(inode.bstate, pg, B_DELAY)
+        else:
+            inode.bstate[pg].fill(state | B_DELAY)
         inode.nreserved += n
         self.reserved += n
 
@@ -150,6 +157,8 @@ class SuperBlock:
         Return how many leading pages of pg got a block (fewer on ENOSPC).
         Each block's allocation time (now) goes to inode.allocated_at.
         """
+        if self.balloc.nfree == 0:              # ENOSPC at the first block: no goal to look for
+            return 0
         if isinstance(pg, slice):
             runs = [(pg.start, pg.stop)]
         elif len(pg) == 0:
@@ -174,8 +183,10 @@ class SuperBlock:
         return done
 
     # -- hooks called by mm/ ------------------------------------------------------
-    def do_page_mkwrite(self, inode, pg):
+    def do_page_mkwrite(self, inode, pg, kind=None):
         """Run ->page_mkwrite for the pages of selection pg (in fault order).
+
+        kind: the hook's kind (page_mkwrite), if the caller has it already.
 
         Return how many succeeded: fewer than all means the next page got
         ENOSPC, which the fault handler turns into SIGBUS (mm/memory.c:
@@ -188,7 +199,7 @@ class SuperBlock:
         """
         if self.kernel.mkwrite_updates_time and count(pg):
             inode.file_update_time()
-        return self._prepare_write(inode, pg, self.page_mkwrite)
+        return self._prepare_write(inode, pg, self.page_mkwrite if kind is None else kind)
 
     def write_begin_kind(self):
         """What ->write_begin does for a write(2) (MKWRITE_*): allocate, by default.
@@ -230,22 +241,36 @@ class SuperBlock:
         stale block, until writeback writes it.
         """
         ok = count(pg)
-        if kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
-            unreserved = (inode.bstate[pg] & B_DELAY) == 0
-            need = unreserved if (self.cow and kind == MKWRITE_RESERVE) else \
-                unreserved & (inode.block[pg] == HOLE)
-            nneed = int(np.count_nonzero(need))
+        if ok and kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
+            every_page = self.cow and kind == MKWRITE_RESERVE
+            all_need = state = None             # whether all pages need it; None: look at each
+            if isinstance(pg, slice):           # a run of pages all in one state: no masks
+                state = alike(inode.bstate[pg])
+                if state is not None:
+                    if state & B_DELAY or every_page:
+                        all_need = not state & B_DELAY
+                    else:
+                        block = alike(inode.block[pg])
+                        all_need = None if block is None else block == HOLE
+            if all_need is not None:
+                nneed = ok if all_need else 0
+                need = None
+            else:
+                unreserved = (inode.bstate[pg] & B_DELAY) == 0
+                need = unreserved if every_page else unreserved & (inode.block[pg] == HOLE)
+                nneed = int(np.count_nonzero(need))
             free = self.free_blocks()
             if nneed > free:
-                ok = int(np.searchsorted(np.cumsum(need), free, side="right"))
+                ok = max(free, 0) if need is None else \
+                    int(np.searchsorted(np.cumsum(need), free, side="right"))
             if nneed:
-                take = subset(head(pg, ok), need[:ok])
+                take = head(pg, ok) if need is None else subset(head(pg, ok), need[:ok])
                 if kind == MKWRITE_RESERVE:
-                    self._reserve(inode, take)
+                    self._reserve(inode, take, state if need is None else None)
                 else:
-                    inode.bstate[head(take, self._allocate(inode, take))] |= B_NEW
+                    set_bits(inode.bstate, head(take, self._allocate(inode, take)), B_NEW)
         if ok:
-            inode.mapping.flags[head(pg, ok)] |= PG_MKWRITE
+            set_bits(inode.mapping.flags, head(pg, ok), PG_MKWRITE)
         return ok
 
     def map_blocks(self, inode, pg):
@@ -256,10 +281,10 @@ class SuperBlock:
         reserved them (ext2, ext3: ENOSPC here means the page cannot be
         written), write copy-on-write filesystems somewhere new, and convert
         unwritten blocks (XFS only where ->page_mkwrite marked the buffers).
-        Return (written mask over pg, convert mask over pg).
+        Return (written mask over pg, or None if every page has its block;
+        convert mask over pg, or None if there is nothing to convert).
         """
         block = inode.block
-        delayed = (inode.bstate[pg] & B_DELAY) != 0 if inode.nreserved else None
         if self.cow:
             old = block[pg]
             old = old[old >= 0]
@@ -268,18 +293,44 @@ class SuperBlock:
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
-        nres = 0 if delayed is None else int(np.count_nonzero(delayed))
+        nres = 0                                # reservations turned into blocks
+        if inode.nreserved:
+            state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
+            if state is not None:               # all reserved, or none
+                nres = count(pg) if state & B_DELAY else 0
+                if nres:
+                    inode.bstate[pg].fill(state & ~B_DELAY)
+            else:
+                delayed = (inode.bstate[pg] & B_DELAY) != 0
+                nres = int(np.count_nonzero(delayed))
+                if nres:
+                    inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
         if nres:
-            inode.bstate[subset(pg, delayed)] &= ~np.uint8(B_DELAY)
             inode.nreserved -= nres
             self.reserved -= nres
-        holes = block[pg] == HOLE
-        if holes.any():
-            # reserved blocks are free in the bitmap: they allocate for sure
-            self._allocate(inode, subset(pg, holes))
-        written = block[pg] != HOLE
+        # reserved blocks are free in the bitmap: they allocate for sure
+        b = alike(block[pg]) if isinstance(pg, slice) else None
+        if b is None:
+            holes = block[pg] == HOLE
+            if holes.any():
+                self._allocate(inode, subset(pg, holes))
+            written = block[pg] != HOLE
+            if written.all():
+                written = None
+        elif b == HOLE:                         # a run of holes: allocated from its start
+            got = self._allocate(inode, pg)
+            if got < count(pg):
+                written = np.zeros(count(pg), bool)
+                written[:got] = True
+            else:
+                written = None
+        else:                                   # no hole (alike only for a single page)
+            written = None
         if not self.has_fallocate():            # no unwritten extents to convert
-            return written, np.zeros(len(written), bool)
+            return written, None
+        state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
+        if state is not None and not state & B_UNWRITTEN:
+            return written, None                # none of them unwritten
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)
@@ -307,9 +358,10 @@ class SuperBlock:
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
         done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
-        inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
-        inode.bstate[pgs] &= ~np.uint8(B_NEW)
-        inode.mapping.flags[pgs] &= ~np.uint8(PG_ERROR)
+        if count(convert):
+            inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
+        clear_bits(inode.bstate, pgs, B_NEW)
+        clear_bits(inode.mapping.flags, pgs, PG_ERROR)
         if self.unwritten_needs_mkwrite:
             idx = as_index(pgs)
             record_loss(self.machine, self.writepage_name(), inode,

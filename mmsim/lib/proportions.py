@@ -25,11 +25,8 @@ class PropGlobal:
 
     def __init__(self, shift):
         self.shift = shift
+        self.period_2 = 1 << (shift - 1)    # half a period, in events
         self.events = 0
-
-    @property
-    def period_2(self):
-        return 1 << (self.shift - 1)
 
 
 class PropLocal:
@@ -56,9 +53,10 @@ class PropLocal:
         once ends as n single increments would.
         """
         pg = self.pg
+        half = pg.period_2
         while n > 0:
             self.events, self.period = self._normalised()
-            to_boundary = pg.period_2 - (pg.events & (pg.period_2 - 1))
+            to_boundary = half - (pg.events & (half - 1))
             k = min(n, to_boundary)
             self.events += k
             pg.events += k

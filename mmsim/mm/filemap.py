@@ -17,6 +17,10 @@ from ..fs.fs_writeback import mark_inode_dirty
 from ..kernels import fname
 from .memory import BATCH, filemap_fault
 from .page_alloc import alloc_pages
+from .pagevec import alike
+
+
+_MLOCK_MIN, _MLOCK_MAX = -2**15, 2**15 - 1      # the mlock counts are int16
 
 
 class AddressSpace:
@@ -70,9 +74,16 @@ class AddressSpace:
         Return how many pages were newly dirtied (what the dirty throttle counts).
         """
         flags = self.flags[idx]
-        newly = flags.size - int(np.count_nonzero(flags & PG_DIRTY))
+        v = alike(flags) if isinstance(idx, slice) else None
+        if v is not None:                       # pages all in one state: a view
+            newly = 0 if v & PG_DIRTY else flags.size
+            if newly:
+                flags.fill(v | PG_DIRTY)
+        else:
+            newly = flags.size - int(np.count_nonzero(flags & PG_DIRTY))
+            if newly:
+                self.flags[idx] |= PG_DIRTY
         if newly:
-            self.flags[idx] |= PG_DIRTY
             self.ndirty += newly
             if not self.shmem:
                 self.vmstat.nr_file_dirty += newly
@@ -81,8 +92,15 @@ class AddressSpace:
 
     def clear_dirty(self, idx):
         """Clear PG_DIRTY of dirty pages (clear_page_dirty_for_io); idx all dirty."""
-        n = int(np.count_nonzero(self.flags[idx] & PG_DIRTY))
-        self.flags[idx] &= ~np.uint8(PG_DIRTY)
+        flags = self.flags[idx]
+        v = alike(flags) if isinstance(idx, slice) else None
+        if v is not None:                       # pages all in one state: a view
+            n = flags.size if v & PG_DIRTY else 0
+            if n:
+                flags.fill(v & ~PG_DIRTY)
+        else:
+            n = int(np.count_nonzero(flags & PG_DIRTY))
+            self.flags[idx] &= ~np.uint8(PG_DIRTY)
         self.ndirty -= n
         if not self.shmem:
             self.vmstat.nr_file_dirty -= n
@@ -115,6 +133,17 @@ class AddressSpace:
         Keeps vmstat.nr_mlock_file, the file pages off the LRU, up to date.
         """
         counts = self.mlock[idx]
+        c = alike(counts) if isinstance(idx, slice) else None
+        if c is not None:                       # one count for all: a view
+            if c == 0 and delta > 0:
+                self.vmstat.nr_mlock_file += counts.size
+            elif c + delta == 0 and delta < 0:
+                self.vmstat.nr_mlock_file -= counts.size
+            if _MLOCK_MIN <= c + delta <= _MLOCK_MAX:
+                counts.fill(c + delta)          # a view: in place
+            else:
+                counts += delta                 # wraps, as numpy does
+            return
         if delta > 0:
             self.vmstat.nr_mlock_file += int(np.count_nonzero(counts == 0))
         counts += delta
@@ -135,8 +164,11 @@ class AddressSpace:
         """
         size = len(self.flags)
         mask = PG_DIRTY | PG_WRITEBACK if skip_writeback else PG_DIRTY
-        if start + n <= size and ((self.flags[start:start + n] & mask) == PG_DIRTY).all():
-            return slice(start, start + n)
+        if start + n <= size:
+            window = self.flags[start:start + n]
+            v = alike(window)
+            if (v & mask == PG_DIRTY) if v is not None else ((window & mask) == PG_DIRTY).all():
+                return slice(start, start + n)
         found, got = [], 0
         for lo, hi in ((start, size), (0, min(start, size))):
             window = max(4 * n, 4096)

@@ -22,7 +22,6 @@ get_user_pages does not.
 """
 
 import signal
-from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,11 +30,12 @@ from .._abi import PAGE_SIZE
 from ..errors import Hung, Signal
 from ..flags import (MKWRITE_ALLOC, MKWRITE_NONE, MKWRITE_RESERVE,
                      PG_REFERENCED, PG_UPTODATE, PTE_ANON, PTE_DIRTY, PTE_MLOCKED, PTE_PRESENT,
-                     PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_WRITE)
+                     PTE_WRITE, PTE_YOUNG, PTE_ZERO, VM_LOCKED, VM_MAYWRITE, VM_SHARED,
+                     VM_WRITE)
 from ..kernels import fname
 from ..fs.fs_writeback import mark_inode_dirty
 from .page_alloc import alloc_pages, nr_free_pages
-from .pagevec import NONE, as_index, count, nth, shift, subset, where
+from .pagevec import NONE, alike, as_index, count, nth, shift, subset, where
 from .rmap import anon_vma_prepare
 
 P, W, D, Y, A, Z, L = (PTE_PRESENT, PTE_WRITE, PTE_DIRTY, PTE_YOUNG, PTE_ANON, PTE_ZERO,
@@ -48,7 +48,7 @@ READAHEAD_PAGES = 32   # mm/readahead.c: VM_MAX_READAHEAD, 128 KiB
 class FaultResult:
     """What a range of faults did: pages per kernel path, cost, and counters."""
 
-    paths: Counter = field(default_factory=Counter)
+    paths: dict = field(default_factory=dict)      # kernel path -> pages
     seconds: float = 0.0
     minflt: int = 0
     majflt: int = 0
@@ -58,7 +58,9 @@ class FaultResult:
 
     def add(self, other):
         """Accumulate another result (the range continues after it)."""
-        self.paths.update(other.paths)
+        paths = self.paths
+        for path, n in other.paths.items():
+            paths[path] = paths.get(path, 0) + n
         self.seconds += other.seconds
         self.minflt += other.minflt
         self.majflt += other.majflt
@@ -127,45 +129,75 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     res = FaultResult()
     prof = m.profile
     pte_all = vma.pte[lo:hi]
-    present = (pte_all & P) != 0
-    need = ~present | ((pte_all & W) == 0) if write else ~present
+    # A range whose PTEs are all alike (the usual case: a fresh or a clean
+    # mapping) takes one path: decide it from one PTE, with slices, instead of
+    # per-page masks. Both branches give the same selections.
+    v = alike(pte_all)
+    uniform = v is not None
+    if uniform:
+        present_all = bool(v & P)
+        need_all = not present_all or bool(write and not v & W)
+    else:
+        present = (pte_all & P) != 0
+        need = ~present | ((pte_all & W) == 0) if write else ~present
     inode = vma.inode
+    shared = vma.flags & VM_SHARED
     stop = hi
     sig = None
     if inode is not None:
-        eof = inode.npages - (vma.pgoff + lo)          # first index past EOF
+        eof = -(-inode.size // PAGE_SIZE) - (vma.pgoff + lo)     # first index past EOF (npages)
         if eof < hi - lo:
-            past = np.flatnonzero(need[max(eof, 0):])
-            if len(past):
-                stop = lo + max(eof, 0) + int(past[0])
+            if uniform:
+                first_past = max(eof, 0) if need_all else None
+            else:
+                past = np.flatnonzero(need[max(eof, 0):])
+                first_past = max(eof, 0) + int(past[0]) if len(past) else None
+            if first_past is not None:
+                stop = lo + first_past
                 sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, "filemap_fault")
     sb = inode.sb if inode is not None else None
     mkwrite = sb.page_mkwrite if sb is not None else MKWRITE_NONE
-    if write and vma.shared and mkwrite is not MKWRITE_NONE:
-        sel = where(need[:stop - lo])
-        ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo))
+    if write and shared and mkwrite is not MKWRITE_NONE:
+        if uniform:
+            sel = slice(0, stop - lo) if need_all else NONE
+        else:
+            sel = where(need[:stop - lo])
+        ok = sb.do_page_mkwrite(inode, shift(sel, vma.pgoff + lo), mkwrite)
         if ok < count(sel):
             stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
     n = stop - lo
     pte = vma.pte[lo:stop]
-    present, need = present[:n], need[:n]
     res.done = n
     res.signal = sig
     if n == 0:
         return res
     trap = prof.trap if via is None else 0.0
-    hw = ~need
-    if hw.any():
-        pte[hw] |= (D | Y) if write else Y
+    # the selections (over pte) of each path: no fault, not present, do_wp_page
+    if uniform:
+        hw = None if need_all else slice(0, n)
+        npsel = NONE if present_all else slice(0, n)
+        wp = slice(0, n) if write and present_all and need_all else NONE
+    else:
+        present, need = present[:n], need[:n]
+        hw = ~need
+        hw = hw if hw.any() else None
+        npsel = NONE if present.all() else where(~present)
+        wpmask = present & need if write else None
+        wp = where(wpmask) if write and wpmask.any() else NONE
+    if hw is not None:
+        if uniform:
+            pte.fill(v | ((D | Y) if write else Y))
+        else:
+            pte[hw] |= (D | Y) if write else Y
 
     def account(path, pages, cost):
         if pages:
-            res.paths[_path(m, via, *path)] += pages
+            key = _path(m, via, *path)
+            res.paths[key] = res.paths.get(key, 0) + pages
             res.seconds += pages * (trap + cost)
 
     # -- not present ---------------------------------------------------------
-    npsel = NONE if present.all() else where(~present)
     nnp = count(npsel)
     if nnp:
         abs_sel = shift(npsel, lo)
@@ -185,7 +217,7 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             # the others find the page the readahead brought in
             res.majflt += -(-nread // READAHEAD_PAGES)
             res.seconds += io
-            kind = "read" if not write else ("shared" if vma.shared else "cow")
+            kind = "read" if not write else ("shared" if shared else "cow")
             tail, extra = (), 0.0
             if kind == "cow":
                 res.seconds += _new_anon(m, proc, vma, abs_sel, inode.mapping.data[pgs], nnp)
@@ -200,22 +232,25 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
                     _fault_update_time(m, inode, mkwrite)
                     tail, extra = _mkwrite_tail(m, sb, mkwrite, prof, "__do_fault")
                 else:
-                    writable = vma.shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
+                    writable = shared and vma.flags & VM_WRITE and not vma.wants_writenotify()
                     pte[npsel] = P | Y | (W if writable else 0)
             for how, pages, cost in (("zero_user_segment", nhole, prof.file_fill_hole),
                                      ("submit_bio", nread, prof.file_map_cached),
                                      ("find_get_page", nhit, prof.file_map_cached)):
                 account(("__do_fault/" + kind, "filemap_fault", how) + tail, pages, cost + extra)
     # -- present, read-only, written: do_wp_page ----------------------------------
-    wpmask = present & need if write else None
-    if write and wpmask.any():
-        wp = where(wpmask)
-        bits = pte[wp] & (A | Z)
-        if bits.any():
-            zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
-                                 subset(wp, bits == 0))
+    if count(wp):
+        if uniform:                     # every page of wp is like the first
+            b = v & (A | Z)
+            zero, anon, filep = ((wp if b == Z else NONE), (wp if b == A else NONE),
+                                 (wp if b == 0 else NONE))
         else:
-            zero, anon, filep = NONE, NONE, wp
+            bits = pte[wp] & (A | Z)
+            if bits.any():
+                zero, anon, filep = (subset(wp, bits == Z), subset(wp, bits == A),
+                                     subset(wp, bits == 0))
+            else:
+                zero, anon, filep = NONE, NONE, wp
         if count(zero):
             res.seconds += _new_anon(m, proc, vma, shift(zero, lo), None, count(zero))
             pte[zero] = P | W | D | Y | A
@@ -238,8 +273,11 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
         nfile = count(filep)
         if nfile:
             pgs = shift(filep, vma.pgoff + lo)
-            if vma.shared:
-                pte[filep] |= W | D | Y
+            if shared:
+                if uniform:                     # filep is the whole range
+                    pte.fill(v | W | D | Y)
+                else:
+                    pte[filep] |= W | D | Y
                 res.dirtied += inode.mapping.set_dirty(pgs)
                 mark_inode_dirty(m, inode)
                 _fault_update_time(m, inode, mkwrite)
@@ -282,6 +320,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     inode = vma.inode
     dirties = (write and vma.shared and inode is not None
                and inode.sb.dirty_accounting)
+    bdi = inode.sb.bdi if dirties else None
     reads = inode is not None and inode.nblocks > 0
     total = FaultResult()
     walk = ()
@@ -291,7 +330,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     i = lo
     while i < hi:
         if dirties:
-            step = max(1, m.wb.ratelimit(proc, inode.sb.bdi) - proc.nr_dirtied)
+            step = max(1, m.wb.ratelimit(proc, bdi) - proc.nr_dirtied)
         elif reads:
             step = BATCH
         else:
@@ -303,7 +342,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
         if via is not None:
             hits = res.done - sum(res.paths.values())
             if hits:
-                res.paths[walk] += hits
+                res.paths[walk] = res.paths.get(walk, 0) + hits
             res.seconds += res.done * m.profile.gup_present
         mm_account_fault(m, proc, res, op, t0, vma.start + i * PAGE_SIZE,
                          vma.start + (i + res.done) * PAGE_SIZE)
@@ -313,7 +352,7 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
             break
         if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
             try:
-                m.wb.balance_dirty_pages_ratelimited(proc, inode.sb.bdi, res.dirtied)
+                m.wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
             except Hung as stuck:
                 stuck.result = total       # the faults done before the throttle that never returns
                 raise
@@ -386,13 +425,23 @@ def mlock_ptes(m, vma, lo, hi, on):
     many pages changed.
     """
     pte = vma.pte[lo:hi]
-    bits = pte & (P | Z | L)
-    mask = bits == (P if on else P | L)            # real pages not yet (still) counted
+    want = P if on else P | L                       # real pages not yet (still) counted
+    delta = 1 if on else -1
+    v = alike(pte)
+    if v is not None:                               # all alike: one test, one slice
+        if v & (P | Z | L) != want:
+            return 0
+        if v & A:
+            m.anon.mlock[vma.pfn[lo:hi]] += delta
+        else:
+            vma.inode.mapping.mlock_add(slice(vma.pgoff + lo, vma.pgoff + hi), delta)
+        pte.fill(v | L if on else v & ~L)
+        return hi - lo
+    mask = (pte & (P | Z | L)) == want
     if not mask.any():
         return 0
     sel = where(mask)                               # a slice when the whole range qualifies
     n = count(sel)
-    delta = 1 if on else -1
     if vma.pfn is None:                             # no anonymous page in this vma
         vma.inode.mapping.mlock_add(shift(sel, vma.pgoff + lo), delta)
         if on:

@@ -25,7 +25,8 @@ from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
 from ..lib.proportions import PropGlobal, ilog2
-from .pagevec import as_index, as_run, count, first_last, head, subset
+from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, nth, set_bits,
+                      subset)
 from .rmap import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
@@ -75,18 +76,26 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if count(pgs) == 0:
         return WbResult(done=at)
     written, convert = inode.sb.map_blocks(inode, pgs)
-    allok = written.all()
-    if not allok and not (sync and m.kernel.sync_writeback_continues):
-        k = int(np.argmin(written)) + 1      # pages up to the first failure
-        pgs, written, convert = head(pgs, k), written[:k], convert[:k]
+    # ok: the pages written; failed: those that got no block; convert: over ok
+    if written is None:                         # every page has its block
+        ok, failed = pgs, NONE
+        convert = None if convert is None else subset(pgs, convert)
+    elif not (sync and m.kernel.sync_writeback_continues):
+        f = int(written.argmin())               # the pass stops at the first failure:
+        ok, failed = head(pgs, f), nth(pgs, f)  # the pages before it all succeeded
+        pgs = head(pgs, f + 1)
+        convert = None if convert is None else subset(ok, convert[:f])
+    else:
+        ok, failed = as_index(pgs)[written], as_index(pgs)[~written]
+        convert = None if convert is None else subset(pgs, written & convert)
     clear_page_dirty_for_io(m, inode, pgs)
-    ok = pgs if allok else as_index(pgs)[written]
-    done = inode.sb.submit_write(inode, ok, subset(pgs, written & convert), at)
-    mapping.flags[ok] &= ~np.uint8(PG_MKWRITE)
+    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at) \
+        if count(ok) else at                    # nothing to submit
+    clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok
     if nfailed:
-        mapping.flags[as_index(pgs)[~written]] |= PG_ERROR
+        mapping.flags[failed] |= PG_ERROR
         mapping.wb_err = ENOSPC
     mapping.writeback_index = first_last(pgs)[1]
     if mapping.ndirty == 0:
@@ -138,7 +147,7 @@ class Writeback:
         as the request's completion.
         """
         n = count(pgs)
-        mapping.flags[pgs] |= PG_WRITEBACK
+        set_bits(mapping.flags, pgs, PG_WRITEBACK)
         self.m.vmstat.nr_writeback += n
         mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)
@@ -151,7 +160,7 @@ class Writeback:
         (test_clear_page_writeback -> __bdi_writeout_inc).
         """
         n = count(pgs)
-        mapping.flags[pgs] &= ~np.uint8(PG_WRITEBACK)
+        clear_bits(mapping.flags, pgs, PG_WRITEBACK)
         self.m.vmstat.nr_writeback -= n
         mapping.bdi.nr_writeback -= n
         mapping.bdi.completions.inc(n)
@@ -203,9 +212,11 @@ class Writeback:
 
         bdi is the BdiWriteback of the mapping's disk (fs/fs_writeback.py).
         The pages also count as the task's dirtying events for 2.6.37's
-        task_dirty_limit (account_page_dirtied -> task_dirty_inc).
+        task_dirty_limit (account_page_dirtied -> task_dirty_inc); the IO-less
+        throttle has no task_dirty_limit here, so there nothing reads them.
         """
-        proc.dirties.inc(nr_dirtied)
+        if not self.m.kernel.io_less_throttling:
+            proc.dirties.inc(nr_dirtied)
         proc.nr_dirtied += nr_dirtied
         if proc.nr_dirtied < self.ratelimit(proc, bdi):
             return
@@ -364,7 +375,7 @@ class Writeback:
                 bdi.dirty_exceeded = True
             dirty_ratelimit = bdi.write_bandwidth
             task_ratelimit = int(dirty_ratelimit * pos_ratio(dirty, freerun, thresh))
-            max_pause = wb_max_pause(bdi.write_bandwidth, dirty, hz)
+            max_pause = wb_max_pause(dirty_ratelimit, dirty, hz)
             min_pause, nr_dirtied_pause = wb_min_pause(max_pause, task_ratelimit,
                                                        dirty_ratelimit, hz)
             now = m.now * hz                              # in jiffies

@@ -8,7 +8,7 @@ share (so they can merge again).
 import numpy as np
 
 from ..flags import PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO
-from .pagevec import count, first_last
+from .pagevec import alike, count, first_last
 
 
 def anon_vma_prepare(m, vma):
@@ -42,7 +42,12 @@ def page_mkclean(inode, pgs):
             sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
         if contiguous:
             bits = vma.pte[sel]                     # a view: cleaned in place
-            bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= ~np.uint8(PTE_WRITE | PTE_DIRTY)
+            v = alike(bits)
+            if v is None:
+                bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= \
+                    ~np.uint8(PTE_WRITE | PTE_DIRTY)
+            elif v & (PTE_PRESENT | PTE_ANON) == PTE_PRESENT and v & (PTE_WRITE | PTE_DIRTY):
+                bits.fill(v & ~(PTE_WRITE | PTE_DIRTY))
         else:
             bits = vma.pte[sel]
             vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,

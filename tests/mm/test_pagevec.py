@@ -1,0 +1,72 @@
+"""mm/pagevec.py: page selections, and the quick paths for pages all in one state."""
+
+import numpy as np
+import pytest
+
+from mmsim.mm.pagevec import alike, clear_bits, set_bits
+
+
+@pytest.mark.parametrize("dtype, value", [(np.uint8, 0), (np.uint8, 255), (np.int8, -1),
+                                          (np.int16, -5), (np.int32, -1), (np.uint32, 70000),
+                                          (np.int64, 2**40)])
+def test_alike_returns_the_one_value_as_a_python_number(dtype, value):
+    got = alike(np.full(1536, value, dtype))
+    assert got == value and type(got) is int
+
+
+def test_alike_of_a_view_and_of_other_dtypes():
+    big = np.full(5000, 7, np.int32)
+    assert alike(big[1000:2024]) == 7
+    assert np.isnan(alike(np.full(3, np.nan)))
+    assert alike(np.array([True, True])) is True
+
+
+@pytest.mark.parametrize("values", [[1, 2], [3, 3, 3, 4], [0, 256 - 1]])
+def test_alike_is_none_when_any_entry_differs(values):
+    assert alike(np.array(values, np.int32)) is None
+    assert alike(np.array(values, np.uint8)) is None
+
+
+def test_alike_of_an_empty_array_is_none():
+    assert alike(np.zeros(0, np.uint8)) is None
+
+
+@pytest.mark.parametrize("sel", [slice(2, 6), np.array([1, 3, 4]), slice(0, 8)])
+@pytest.mark.parametrize("start", [[0] * 8, [1, 2, 4, 8, 16, 32, 64, 128], [5] * 8])
+def test_set_and_clear_bits_match_numpy(sel, start):
+    for bits in (1, 4, 5, 0x80):
+        a, ref = np.array(start, np.uint8), np.array(start, np.uint8)
+        set_bits(a, sel, bits)
+        ref[sel] |= bits
+        assert a.tolist() == ref.tolist()
+        clear_bits(a, sel, bits)
+        ref[sel] &= ~np.uint8(bits)
+        assert a.tolist() == ref.tolist()
+
+
+# Every module that takes the quick path for pages all in one state
+_ALIKE_USERS = ("mmsim.mm.pagevec", "mmsim.mm.memory", "mmsim.mm.filemap", "mmsim.mm.rmap",
+                "mmsim.fs.super", "mmsim.fs.balloc", "mmsim.process", "mmsim.contents")
+
+
+def _outcome(r):
+    return repr((r.outcome, r.seconds, r.pages_done, r.dirty_kb, r.file_blocks_kb, r.free_blocks,
+                 r.pages_lost, sorted(r.disk.items()), sorted(r.functions.items()), r.timeline,
+                 r.touch_seconds, r.flags))
+
+
+@pytest.mark.parametrize("kernel", ["2.6.37", "2.6.38", "6.18"])
+@pytest.mark.parametrize("fs", ["ext2", "ext4", "xfs", "btrfs"])
+@pytest.mark.parametrize("action", ["lock", "touch write"])
+def test_the_quick_paths_give_what_the_page_by_page_masks_give(monkeypatch, kernel, fs, action):
+    """Michel's session, small enough to fill the disk and hang or fault: the same
+    result, byte for byte, when no range is ever taken as alike."""
+    import importlib
+
+    from mmsim import MiB, scenarios
+    args = dict(size=96 * MiB, partition=48 * MiB, ram=160 * MiB, sample=1.0, flags=True,
+                hung_timeout=5.0)
+    quick = _outcome(scenarios.memtoy_hole20g(kernel, fs, action, **args))
+    for name in _ALIKE_USERS:
+        monkeypatch.setattr(importlib.import_module(name), "alike", lambda a: None)
+    assert _outcome(scenarios.memtoy_hole20g(kernel, fs, action, **args)) == quick
