@@ -1,0 +1,51 @@
+"""widgets.render: the caching Agg canvas draws the pixels matplotlib's Agg canvas draws."""
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from widgets import render
+
+
+def _figure(plain=False):
+    fig = Figure(figsize=(4, 2), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [3, 1, 2])
+    ax.set_title("mlock: avoid dirtying pages")
+    ax.set_xlabel("simulated seconds")
+    ax.text(0.37, 2.13, "ENOSPC\n0.19 s\n12 stored", ha="center", va="center", fontsize=7)
+    if not plain:               # these two are drawn as RendererAgg draws them
+        ax.text(1.5, 1.5, "rotated", rotation=30)
+        fig.suptitle("$x^2$ and text")
+    return fig
+
+
+def _pixels(canvas):
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_the_cached_canvas_draws_the_same_pixels_as_agg_first_time_and_from_the_caches():
+    fig = _figure()
+    reference = _pixels(FigureCanvasAgg(fig))
+    canvas = render.Canvas(fig)
+    first, again = _pixels(canvas), _pixels(canvas)
+    assert (first == reference).all() and (again == reference).all()
+    assert reference.shape == (200, 400, 4) and (reference[..., :3] < 128).any()
+
+
+@pytest.mark.skipif(not render._CACHED, reason="this matplotlib has no per-glyph text path")
+def test_a_second_draw_lays_out_and_rasterises_no_text_again(monkeypatch):
+    canvas = render.Canvas(_figure(plain=True))
+    canvas.draw()
+    assert render._layouts and render._glyphs
+    monkeypatch.setattr(render.RendererAgg, "_prepare_font",
+                        lambda *a: pytest.fail("a string laid out again"))
+    canvas.draw()
+
+
+def test_a_full_cache_starts_again():
+    cache = {i: i for i in range(render._LIMIT)}
+    render._remember(cache, "k", 1)
+    assert cache == {"k": 1}
