@@ -10,12 +10,16 @@ from them. The pixels are those RendererAgg draws: FreeType renders a
 glyph moved by whole pixels as the same bitmap moved, so a bitmap is kept
 by its offset's fraction of a pixel (1/64) and placed at its whole part.
 On a matplotlib without the per-glyph text path (before 3.11) it draws as
-RendererAgg does.
+RendererAgg does. png() encodes a drawing without savefig's detour and
+with a quicker deflate.
 """
+
+import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.ft2font import RenderMode
+from PIL import Image
 
 _CACHED = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes")
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])    # 16.16 fixed point
@@ -86,3 +90,22 @@ class Canvas(FigureCanvasAgg):
             self.renderer = _Renderer(w, h, self.figure.dpi)
             self._lastKey = key
         return self.renderer
+
+
+def png(figure, compress_level=3):
+    """The figure as PNG bytes at its own resolution: one Agg draw, encoded by Pillow.
+
+    What savefig(format="png") at the figure's dpi gives, pixel for pixel,
+    without its layout passes, and as RGB when the figure is opaque (as the
+    views' are); compress_level 3 deflates about a third faster than
+    Pillow's 6 for a few per cent more bytes.
+    """
+    canvas = figure.canvas
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    image = Image.fromarray(rgba)
+    if rgba[..., 3].min() == 255:
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="png", compress_level=compress_level)
+    return buf.getvalue()

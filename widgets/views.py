@@ -28,7 +28,7 @@ from mmsim.errors import EINVAL, error
 from mmsim.testbed.enospc import OUTCOMES
 from mmsim.testbed.regression import STATUSES
 
-from .render import Canvas
+from .render import Canvas, png
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
@@ -82,6 +82,8 @@ class View:
         return "\n".join(f"{k}: {_format(v)}" for k, v in self.numbers.items())
 
     def _repr_png_(self):
+        if self.figure.dpi == DPI and isinstance(self.figure.canvas, Canvas):
+            return png(self.figure)
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=DPI)
         return buf.getvalue()

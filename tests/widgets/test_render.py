@@ -1,9 +1,12 @@
 """widgets.render: the caching Agg canvas draws the pixels matplotlib's Agg canvas draws."""
 
+import io
+
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from widgets import render
 
@@ -49,3 +52,15 @@ def test_a_full_cache_starts_again():
     cache = {i: i for i in range(render._LIMIT)}
     render._remember(cache, "k", 1)
     assert cache == {"k": 1}
+
+
+def test_png_is_what_savefig_draws_in_rgb():
+    fig = _figure()
+    render.Canvas(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    reference = np.asarray(Image.open(buf).convert("RGB"))
+    data = render.png(fig)
+    image = Image.open(io.BytesIO(data))
+    assert data.startswith(b"\x89PNG") and image.mode == "RGB"
+    assert (np.asarray(image) == reference).all()
