@@ -4,8 +4,8 @@ Drawing a figure's text is most of an app's re-render: matplotlib's Agg
 renderer lays out every string (ft2font's _layout) and rasterises every
 glyph again at each draw, though a re-render shows mostly the same strings
 (tick labels, legends, a grid's words and numbers). Canvas draws with a
-RendererAgg that keeps, per process, the layout of each (string, font,
-size) and the bitmap of each glyph at each sub-pixel offset, and draws
+RendererAgg that keeps, per process, the extent and layout of each
+(string, font, size) and the bitmap of each glyph at each sub-pixel offset, and draws
 from them. The pixels are those RendererAgg draws: FreeType renders a
 glyph moved by whole pixels as the same bitmap moved, so a bitmap is kept
 by its offset's fraction of a pixel (1/64) and placed at its whole part.
@@ -25,6 +25,7 @@ _CACHED = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes")
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])    # 16.16 fixed point
 _LIMIT = 50_000               # entries per cache before it starts again
 _layouts = {}                 # (string, font, size, dpi, flags, features, language) -> glyphs
+_extents = {}                 # (string, font, size, dpi, flags) -> width, height, descent
 _glyphs = {}                  # (font file, size, dpi, glyph, sub-pixel x, y, mode, flags) -> bitmap
 
 
@@ -42,6 +43,17 @@ def _remember(cache, key, value):
 
 class _Renderer(RendererAgg):
     """RendererAgg drawing unrotated plain text from the layout and glyph caches."""
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        # matplotlib keeps these per renderer; a view whose height changes gets a new one
+        if ismath:
+            return super().get_text_width_height_descent(s, prop, ismath)
+        key = (s, _font_key(prop), self.dpi, get_hinting_flag())
+        extent = _extents.get(key)
+        if extent is None:
+            extent = _remember(_extents, key,
+                               super().get_text_width_height_descent(s, prop, ismath))
+        return extent
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if ismath or angle % 360:

@@ -32,6 +32,8 @@ def _pixels(canvas):
 def test_the_cached_canvas_draws_the_same_pixels_as_agg_first_time_and_from_the_caches():
     fig = _figure()
     reference = _pixels(FigureCanvasAgg(fig))
+    for cache in (render._layouts, render._extents, render._glyphs):
+        cache.clear()                   # the first draw fills them, the second reads them
     canvas = render.Canvas(fig)
     first, again = _pixels(canvas), _pixels(canvas)
     assert (first == reference).all() and (again == reference).all()
@@ -39,13 +41,15 @@ def test_the_cached_canvas_draws_the_same_pixels_as_agg_first_time_and_from_the_
 
 
 @pytest.mark.skipif(not render._CACHED, reason="this matplotlib has no per-glyph text path")
-def test_a_second_draw_lays_out_and_rasterises_no_text_again(monkeypatch):
-    canvas = render.Canvas(_figure(plain=True))
-    canvas.draw()
-    assert render._layouts and render._glyphs
+def test_a_second_draw_lays_out_and_measures_no_text_again(monkeypatch):
+    fig = _figure(plain=True)
+    render.Canvas(fig).draw()
+    assert render._layouts and render._glyphs and render._extents
     monkeypatch.setattr(render.RendererAgg, "_prepare_font",
                         lambda *a: pytest.fail("a string laid out again"))
-    canvas.draw()
+    monkeypatch.setattr(render.RendererAgg, "get_text_width_height_descent",
+                        lambda *a: pytest.fail("a string measured again"))
+    render.Canvas(fig).draw()           # a new renderer, as a view whose height changed gets
 
 
 def test_a_full_cache_starts_again():
