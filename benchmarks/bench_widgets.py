@@ -35,7 +35,7 @@ def rerender(name, rounds):
         finally:
             scenario_s.append(time.perf_counter() - t0)
     scenario, app.scenario = app.scenario, timed
-    options = list(app.controls[control].options)
+    options = [o[1] if isinstance(o, tuple) else o for o in app.controls[control].options]
     start = options.index(app.controls[control].value)
     moves = [options[(start + i) % len(options)] for i in range(1, rounds * len(options) + 1)]
     times = []

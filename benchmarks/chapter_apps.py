@@ -15,7 +15,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 BOOK = Path(__file__).resolve().parent.parent / "book"
 # chapter prefix -> the control each app's benchmark moves
 MOVED = {"01": "kernel", "02": "kernel", "03": "kernel", "04": "profile", "05": "kernel",
-         "06": "kernel", "07": "kernel", "08": "kernel"}
+         "06": "kernel", "07": "kernel", "08": "kernel", "09": "switch", "10": "kernel"}
 
 
 def _cells(prefix):

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -28,6 +27,8 @@ from mmsim import PAGE_SIZE
 from mmsim.errors import EINVAL, error
 from mmsim.testbed.enospc import OUTCOMES
 from mmsim.testbed.regression import STATUSES
+
+from .render import Canvas, png
 
 matplotlib.rcParams["figure.max_open_warning"] = 0
 
@@ -39,7 +40,11 @@ FONT_SIZE = 9
 STYLE = {"font.size": FONT_SIZE, "axes.labelsize": FONT_SIZE, "xtick.labelsize": FONT_SIZE,
          "ytick.labelsize": FONT_SIZE, "axes.titlesize": FONT_SIZE + 1,
          "figure.titlesize": FONT_SIZE + 1, "legend.fontsize": FONT_SIZE - 1,
-         "legend.frameon": False}
+         "legend.frameon": False,
+         # titles at the top of their axes, where the views' titles are anyway (no view
+         # has tick labels above its axes): matplotlib does not measure every tick
+         # label at each draw to find out
+         "axes.titley": 1.0}
 
 # One colour per page state, in the order the page-state map stacks them;
 # light for pages that are not mlocked, dark for mlocked ones. The timeline's
@@ -77,6 +82,8 @@ class View:
         return "\n".join(f"{k}: {_format(v)}" for k, v in self.numbers.items())
 
     def _repr_png_(self):
+        if self.figure.dpi == DPI and isinstance(self.figure.canvas, Canvas):
+            return png(self.figure)
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=DPI)
         return buf.getvalue()
@@ -128,7 +135,7 @@ def _drawing(kind, layout, height, build):
                 view.figure.set_size_inches(WIDTH, height)
         else:
             fig = Figure(figsize=(WIDTH, height), dpi=DPI)
-            FigureCanvasAgg(fig)
+            Canvas(fig)
             view = View(fig, kind=kind, layout=layout)
             view.parts = build(fig, *layout)
         yield view

@@ -139,11 +139,27 @@ def real_side(scenario, rerun=False):
 
 def _compare(name, scenario, kernel, explain, fs):
     """The Table of scenario on this kernel (real_side) against mmsim kernel on fs."""
-    sc = _scenario(scenario)
     r, r_err = real_side(scenario)
-    s, s_err = E._side(sc.experiment, setup=lambda: E.machine(
-        kernel=kernel, memlock=sc.memlock, caps=sc.caps, fs=fs))
+    s, s_err = sim_side(scenario, kernel, fs)
     return E.table(name, r, r_err, s, s_err, _why(scenario, explain), kernel=kernel)
+
+
+def sim_side(scenario, kernel, fs=None):
+    """Return (fields, error) of a scenario on a fresh simulated machine (kernel, fs).
+
+    Deterministic, so it runs once per (scenario, kernel, filesystem) and each
+    caller gets its own copy of the fields; fs=None: the filesystem the real
+    scratch directory is on.
+    """
+    fields, err = _sim_side(scenario, kernel, fs or E.real_fs())
+    return (None if fields is None else dict(fields)), err
+
+
+@lru_cache(maxsize=256)
+def _sim_side(scenario, kernel, fs):
+    sc = _scenario(scenario)
+    return E._side(sc.experiment, setup=lambda: E.machine(
+        kernel=kernel, memlock=sc.memlock, caps=sc.caps, fs=fs))
 
 
 def compare(name, fs=None):

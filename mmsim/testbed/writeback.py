@@ -1,5 +1,8 @@
 """Chapter 04's experiments: dirty limits, kupdate, refaults after writeback, first stores, the >2x."""
 
+import copy
+from functools import lru_cache
+
 from .._abi import GiB, MiB, MS_SYNC, PAGE_SIZE, PROT_READ
 from ..scenarios import shared_mlock
 from . import LOCK_OK, map_file, new_machine
@@ -135,6 +138,14 @@ def first_stores(kernel, fs, options="", size=16 * MiB):
 
 def shared_mlock_both(size, profile="2010"):
     """scenarios.shared_mlock on 2.6.37 and on 2.6.38, ext2, for a file of size bytes and
-    RAM 4/3 of it: [before the patch, after it]."""
-    return [shared_mlock(kernel=k, fs="ext2", size=size, ram=size * 4 // 3, profile=profile)
-            for k in ("2.6.37", "2.6.38")]
+    RAM 4/3 of it: [before the patch, after it].
+
+    Each (size, profile) runs once; the caller gets copies it may change.
+    """
+    return copy.deepcopy(list(_shared_mlock_both(int(size), str(profile))))
+
+
+@lru_cache(maxsize=64)
+def _shared_mlock_both(size, profile):
+    return tuple(shared_mlock(kernel=k, fs="ext2", size=size, ram=size * 4 // 3, profile=profile)
+                 for k in ("2.6.37", "2.6.38"))

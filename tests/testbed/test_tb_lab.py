@@ -212,3 +212,14 @@ def test_the_loop_grid_on_this_kernel():
     assert rows["btrfs"][5] == "SIGBUS"                         # COW needs space over preallocation
     notes = lab.loop_notes(tables)
     assert notes["mapped_store_enospc", "ext4"].split(" at ")[0] == rows["ext4"][1]
+
+
+def test_the_simulated_side_runs_once_per_kernel_and_filesystem_and_is_a_copy(monkeypatch):
+    name = lab.GRID_NAMES[0]
+    scenario = lab._lab(name)[0]
+    first, err = lab.sim_side(scenario, "2.6.37", "ext4")
+    assert err is None and first
+    first["tampered"] = 1                                # the caller's copy, not the cache's
+    monkeypatch.setattr(E, "machine", lambda **kw: pytest.fail("the side ran again"))
+    again, _ = lab.sim_side(scenario, "2.6.37", "ext4")
+    assert "tampered" not in again and again == {k: v for k, v in first.items() if k != "tampered"}

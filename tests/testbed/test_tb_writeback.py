@@ -1,5 +1,7 @@
 """mmsim.testbed.writeback: chapter 04's experiments, against the limits they teach."""
 
+import pytest
+
 from mmsim import MiB
 from mmsim.testbed.writeback import (dirty_limit_run, dirtyable_kb, first_stores,
                                      kupdate_clean_time, peak_kb, refault_run,
@@ -53,3 +55,14 @@ def test_shared_mlock_both_is_before_then_after_the_patch():
     assert (old.kernel, new.kernel) == ("2.6.37", "2.6.38")
     assert old.seconds > 2 * new.seconds and new.disk["write_bytes"] == 0
     assert old.size == 128 * MiB
+
+
+def test_shared_mlock_both_runs_once_per_size_and_gives_copies(monkeypatch):
+    from mmsim import MiB
+    from mmsim.testbed import writeback
+    first = writeback.shared_mlock_both(16 * MiB)
+    first[0].functions["tampered"] = 1
+    monkeypatch.setattr(writeback, "shared_mlock", lambda **kw: pytest.fail("ran again"))
+    again = writeback.shared_mlock_both(16 * MiB)
+    assert [r.kernel for r in again] == ["2.6.37", "2.6.38"]
+    assert "tampered" not in again[0].functions and again[0].seconds == first[0].seconds
