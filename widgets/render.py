@@ -18,12 +18,18 @@ import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
-from matplotlib.ft2font import FT2Font, RenderMode
+from matplotlib.ft2font import FT2Font
 from PIL import Image
+
+try:
+    from matplotlib.ft2font import RenderMode
+except ImportError:                     # an older matplotlib: text drawn as RendererAgg draws it
+    RenderMode = None
 
 # The private calls the cached path makes (matplotlib 3.11); without any of
 # them, text is drawn as RendererAgg draws it.
-_CACHED = (all(hasattr(RendererAgg, n) for n in ("_draw_text_glyphs_and_boxes", "_prepare_font"))
+_CACHED = (RenderMode is not None
+           and all(hasattr(RendererAgg, n) for n in ("_draw_text_glyphs_and_boxes", "_prepare_font"))
            and all(hasattr(FT2Font, n) for n in ("_layout", "_set_transform", "_render_glyph")))
 _IDENTITY = np.array([[0x10000, 0], [0, 0x10000]])    # 16.16 fixed point
 _LIMIT = 50_000               # entries per cache before it starts again
