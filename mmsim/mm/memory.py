@@ -167,12 +167,15 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
     n = stop - lo
-    pte = vma.pte[lo:stop]
+    pte = pte_all if stop == hi else vma.pte[lo:stop]
     res.done = n
     res.signal = sig
     if n == 0:
         return res
     trap = prof.trap if via is None else 0.0
+    if uniform and write and shared and present_all and need_all and not v & (A | Z) \
+            and inode is not None:
+        return _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap)
     # the selections (over pte) of each path: no fault, not present, do_wp_page
     if uniform:
         hw = None if need_all else slice(0, n)
@@ -299,6 +302,30 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     return res
 
 
+def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
+    """do_wp_page -> wp_page_shared on n present, read-only file pages of a shared
+    mapping whose PTEs are all v, after ->page_mkwrite: make them writable and dirty.
+
+    handle_mm_fault's general path with its selections worked out (no page
+    is not present, none is anonymous or the zero page, every one is
+    written): the case of every store into a clean shared mapping, a write
+    touch after a read one, and of 2.6.37's mlock of one, taken once per
+    throttle window, so without the general path's per-path bookkeeping.
+    It does what that path does, in the same order.
+    """
+    pte.fill(v | W | D | Y)
+    res.dirtied += inode.mapping.set_dirty(slice(vma.pgoff + lo, vma.pgoff + lo + n))
+    mark_inode_dirty(m, inode)
+    _fault_update_time(m, inode, mkwrite)
+    tail, extra = _mkwrite_tail(m, sb, mkwrite, m.profile, "do_wp_page")
+    res.paths[_path(m, via, "do_wp_page", *tail)] = n
+    res.seconds += n * (trap + extra)
+    if vma.flags & VM_LOCKED:
+        mlock_ptes(m, vma, lo, lo + n, True)    # mlock_vma_page on what is now mapped
+    res.minflt += n - res.majflt
+    m.vmstat.pgfault += n
+    m.vmstat.pgmajfault += res.majflt
+    return res
 
 
 def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
