@@ -102,6 +102,7 @@ def filemap_fault(m, proc, inode, pgs):
 
 
 _PATHS = {}
+_WP_SHARED_PATHS = {}   # (kernel, filesystem type, ->page_mkwrite kind, via) -> path
 
 
 def _path(m, via, *names):
@@ -317,9 +318,13 @@ def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
     res.dirtied += inode.mapping.set_dirty(slice(vma.pgoff + lo, vma.pgoff + lo + n))
     mark_inode_dirty(m, inode)
     _fault_update_time(m, inode, mkwrite)
-    tail, extra = _mkwrite_tail(m, sb, mkwrite, m.profile, "do_wp_page")
-    res.paths[_path(m, via, "do_wp_page", *tail)] = n
-    res.seconds += n * (trap + extra)
+    key = (m.kernel.version, type(sb), mkwrite, via)
+    path = _WP_SHARED_PATHS.get(key)
+    if path is None:
+        path = _WP_SHARED_PATHS[key] = _path(m, via, "do_wp_page",
+                                             *_mkwrite_names(m, sb, mkwrite, "do_wp_page"))
+    res.paths[path] = n
+    res.seconds += n * (trap + _mkwrite_cost(m.profile, mkwrite))
     if vma.flags & VM_LOCKED:
         mlock_ptes(m, vma, lo, lo + n, True)    # mlock_vma_page on what is now mapped
     res.minflt += n - res.majflt
@@ -412,26 +417,34 @@ def _fault_update_time(m, inode, mkwrite):
 
 
 def _mkwrite_tail(m, sb, mkwrite, prof, caller):
-    """The ->page_mkwrite and dirtying part of a shared write fault: path names and cost.
+    """The ->page_mkwrite and dirtying part of a shared write fault: path names and cost."""
+    return _mkwrite_names(m, sb, mkwrite, caller), _mkwrite_cost(prof, mkwrite)
+
+
+def _mkwrite_names(m, sb, mkwrite, caller):
+    """The function names of the ->page_mkwrite and dirtying part of a shared write fault.
 
     2.6.37's do_wp_page dirties a page no ->page_mkwrite prepared with
     set_page_dirty_balance(); after ->page_mkwrite, and always in
     __do_fault, it calls set_page_dirty() and balance_dirty_pages_ratelimited().
     Today both paths end in fault_dirty_shared_page().
     """
-    cost = prof.wp_reuse
-    head = ()
-    if mkwrite != MKWRITE_NONE:
-        head = (sb.mkwrite_name(),)
-        if mkwrite == MKWRITE_RESERVE:
-            cost += prof.mkwrite_reserve
-        elif mkwrite == MKWRITE_ALLOC:
-            cost += prof.mkwrite_alloc
+    head = () if mkwrite == MKWRITE_NONE else (sb.mkwrite_name(),)
     if m.kernel.modern_names:
-        return head + ("fault_dirty_shared_page",), cost
+        return head + ("fault_dirty_shared_page",)
     if caller == "do_wp_page" and not head:
-        return ("set_page_dirty_balance",), cost
-    return head + ("set_page_dirty", "balance_dirty_pages_ratelimited"), cost
+        return ("set_page_dirty_balance",)
+    return head + ("set_page_dirty", "balance_dirty_pages_ratelimited")
+
+
+def _mkwrite_cost(prof, mkwrite):
+    """The cost per page of a shared write fault's ->page_mkwrite and dirtying."""
+    cost = prof.wp_reuse
+    if mkwrite == MKWRITE_RESERVE:
+        cost += prof.mkwrite_reserve
+    elif mkwrite == MKWRITE_ALLOC:
+        cost += prof.mkwrite_alloc
+    return cost
 
 
 def _new_anon(m, proc, vma, idx, data, n):
