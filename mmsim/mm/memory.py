@@ -325,8 +325,8 @@ def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
                                              *_mkwrite_names(m, sb, mkwrite, "do_wp_page"))
     res.paths[path] = n
     res.seconds += n * (trap + _mkwrite_cost(m.profile, mkwrite))
-    if vma.flags & VM_LOCKED:
-        mlock_ptes(m, vma, lo, lo + n, True)    # mlock_vma_page on what is now mapped
+    if vma.flags & VM_LOCKED:                   # mlock_vma_page on what is now mapped
+        mlock_ptes(m, vma, lo, lo + n, True, v | W | D | Y)
     res.minflt += n - res.majflt
     m.vmstat.pgfault += n
     m.vmstat.pgmajfault += res.majflt
@@ -359,10 +359,11 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     if via is not None:
         walk = tuple(fname(m.kernel, n) for n in via) + ("follow_page",)
     proc.call_start = m.now
+    wb, base = m.wb, vma.start
     i = lo
     while i < hi:
         if dirties:
-            step = max(1, m.wb.ratelimit(proc, bdi) - proc.nr_dirtied)
+            step = max(1, wb.ratelimit(proc, bdi) - proc.nr_dirtied)
         elif reads:
             step = BATCH
         else:
@@ -376,15 +377,15 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
             if hits:
                 res.paths[walk] = res.paths.get(walk, 0) + hits
             res.seconds += res.done * m.profile.gup_present
-        mm_account_fault(m, proc, res, op, t0, vma.start + i * PAGE_SIZE,
-                         vma.start + (i + res.done) * PAGE_SIZE)
+        mm_account_fault(m, proc, res, op, t0, base + i * PAGE_SIZE,
+                         base + (i + res.done) * PAGE_SIZE)
         total.add(res)
         i += res.done
         if res.signal is not None:
             break
         if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
             try:
-                m.wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
+                wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
             except Hung as stuck:
                 stuck.result = total       # the faults done before the throttle that never returns
                 raise
@@ -456,18 +457,20 @@ def _new_anon(m, proc, vma, idx, data, n):
     return waited
 
 
-def mlock_ptes(m, vma, lo, hi, on):
+def mlock_ptes(m, vma, lo, hi, on, v=None):
     """Count (on) or uncount the pages PTEs [lo, hi) map in their mlock counts.
 
     mlock_vma_page / munlock_vma_page. A PTE carries PTE_MLOCKED while its
     page counts it, so a page is counted once per locked mapping and
     uncounted exactly as often (the zero page is never mlocked). Return how
-    many pages changed.
+    many pages changed. v: the one value of every PTE of the range, if the
+    caller has just set them all to it.
     """
     pte = vma.pte[lo:hi]
     want = P if on else P | L                       # real pages not yet (still) counted
     delta = 1 if on else -1
-    v = alike(pte)
+    if v is None:
+        v = alike(pte)
     if v is not None:                               # all alike: one test, one slice
         if v & (P | Z | L) != want:
             return 0
