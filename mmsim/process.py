@@ -6,6 +6,7 @@ Arguments are taken as the kernel takes them: as unsigned longs, so a
 negative length is a huge one.
 """
 
+import functools
 import operator
 import os
 import signal
@@ -295,7 +296,7 @@ class Process:
                 return total, pieces, sig
             hi_addr = min(end, vma.end)
             lo, hi = vma.index(at), vma.index(hi_addr)
-            into = None if store is None else (lambda a, b, vma=vma: store(vma, a, b))
+            into = None if store is None else functools.partial(store, vma)
             try:
                 res = fault_range(m, self, vma, lo, hi, write, op, store=into)
             except Hung as stuck:            # the faults before it were done
