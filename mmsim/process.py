@@ -327,14 +327,16 @@ class Process:
         return TouchResult(total.done, self.machine.now - t0)
 
     def _store_touch(self, vma, lo, hi):
+        """memtoy's touch write stores into the pages of PTEs [lo, hi) of vma (touch_memory)."""
+        c = self.machine.contents
         v = alike(vma.pte[lo:hi])
         if v is not None and not v & (PTE_ANON | PTE_ZERO):     # all file pages: one slice
-            anon, filep = (), range(hi - lo)
-        else:
-            kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
-            anon = np.flatnonzero(kind == PTE_ANON)
-            filep = np.flatnonzero(kind == 0)
-        c = self.machine.contents
+            view = vma.inode.mapping.data[vma.pgoff + lo:vma.pgoff + hi]
+            view[...] = c.touched(view)
+            return
+        kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
+        anon = np.flatnonzero(kind == PTE_ANON)
+        filep = np.flatnonzero(kind == 0)
         if len(anon):
             ids = vma.pfn[lo + anon]
             self.machine.anon.data[ids] = c.touched(self.machine.anon.data[ids])
