@@ -304,8 +304,9 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
 
 
 def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
-    """do_wp_page -> wp_page_shared on n present, read-only file pages of a shared
-    mapping whose PTEs are all v, after ->page_mkwrite: make them writable and dirty.
+    """do_wp_page's shared-page reuse (mm/memory.c; wp_page_shared today) on n present,
+    read-only file pages of a shared mapping whose PTEs are all v, after
+    ->page_mkwrite: make them writable and dirty; return res.
 
     handle_mm_fault's general path with its selections worked out (no page
     is not present, none is anonymous or the zero page, every one is
