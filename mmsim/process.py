@@ -6,6 +6,7 @@ Arguments are taken as the kernel takes them: as unsigned longs, so a
 negative length is a huge one.
 """
 
+import functools
 import operator
 import os
 import signal
@@ -295,7 +296,7 @@ class Process:
                 return total, pieces, sig
             hi_addr = min(end, vma.end)
             lo, hi = vma.index(at), vma.index(hi_addr)
-            into = None if store is None else (lambda a, b, vma=vma: store(vma, a, b))
+            into = None if store is None else functools.partial(store, vma)
             try:
                 res = fault_range(m, self, vma, lo, hi, write, op, store=into)
             except Hung as stuck:            # the faults before it were done
@@ -326,14 +327,16 @@ class Process:
         return TouchResult(total.done, self.machine.now - t0)
 
     def _store_touch(self, vma, lo, hi):
+        """memtoy's touch write stores into the pages of PTEs [lo, hi) of vma (touch_memory)."""
+        c = self.machine.contents
         v = alike(vma.pte[lo:hi])
         if v is not None and not v & (PTE_ANON | PTE_ZERO):     # all file pages: one slice
-            anon, filep = (), range(hi - lo)
-        else:
-            kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
-            anon = np.flatnonzero(kind == PTE_ANON)
-            filep = np.flatnonzero(kind == 0)
-        c = self.machine.contents
+            view = vma.inode.mapping.data[vma.pgoff + lo:vma.pgoff + hi]
+            view[...] = c.touched(view)
+            return
+        kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
+        anon = np.flatnonzero(kind == PTE_ANON)
+        filep = np.flatnonzero(kind == 0)
         if len(anon):
             ids = vma.pfn[lo + anon]
             self.machine.anon.data[ids] = c.touched(self.machine.anon.data[ids])

@@ -240,7 +240,7 @@ class SuperBlock:
         write does not cover it (__block_write_begin), never read from the
         stale block, until writeback writes it.
         """
-        ok = count(pg)
+        ok = n = count(pg)
         if ok and kind in (MKWRITE_RESERVE, MKWRITE_ALLOC):
             every_page = self.cow and kind == MKWRITE_RESERVE
             all_need = state = None             # whether all pages need it; None: look at each
@@ -264,13 +264,14 @@ class SuperBlock:
                 ok = max(free, 0) if need is None else \
                     int(np.searchsorted(np.cumsum(need), free, side="right"))
             if nneed:
-                take = head(pg, ok) if need is None else subset(head(pg, ok), need[:ok])
+                done = pg if ok == n else head(pg, ok)
+                take = done if need is None else subset(done, need[:ok])
                 if kind == MKWRITE_RESERVE:
                     self._reserve(inode, take, state if need is None else None)
                 else:
                     set_bits(inode.bstate, head(take, self._allocate(inode, take)), B_NEW)
         if ok:
-            set_bits(inode.mapping.flags, head(pg, ok), PG_MKWRITE)
+            set_bits(inode.mapping.flags, pg if ok == n else head(pg, ok), PG_MKWRITE)
         return ok
 
     def map_blocks(self, inode, pg):

@@ -102,6 +102,7 @@ def filemap_fault(m, proc, inode, pgs):
 
 
 _PATHS = {}
+_WP_SHARED_PATHS = {}   # (kernel, filesystem type, ->page_mkwrite kind, via) -> path
 
 
 def _path(m, via, *names):
@@ -167,12 +168,15 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
             stop = lo + nth(sel, ok)
             sig = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
     n = stop - lo
-    pte = vma.pte[lo:stop]
+    pte = pte_all if stop == hi else vma.pte[lo:stop]
     res.done = n
     res.signal = sig
     if n == 0:
         return res
     trap = prof.trap if via is None else 0.0
+    if uniform and write and shared and present_all and need_all and not v & (A | Z) \
+            and inode is not None:
+        return _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap)
     # the selections (over pte) of each path: no fault, not present, do_wp_page
     if uniform:
         hw = None if need_all else slice(0, n)
@@ -299,6 +303,35 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     return res
 
 
+def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
+    """do_wp_page's shared-page reuse (mm/memory.c; wp_page_shared today) on n present,
+    read-only file pages of a shared mapping whose PTEs are all v, after
+    ->page_mkwrite: make them writable and dirty; return res.
+
+    handle_mm_fault's general path with its selections worked out (no page
+    is not present, none is anonymous or the zero page, every one is
+    written): the case of every store into a clean shared mapping, a write
+    touch after a read one, and of 2.6.37's mlock of one, taken once per
+    throttle window, so without the general path's per-path bookkeeping.
+    It does what that path does, in the same order.
+    """
+    pte.fill(v | W | D | Y)
+    res.dirtied += inode.mapping.set_dirty(slice(vma.pgoff + lo, vma.pgoff + lo + n))
+    mark_inode_dirty(m, inode)
+    _fault_update_time(m, inode, mkwrite)
+    key = (m.kernel.version, type(sb), mkwrite, via)
+    path = _WP_SHARED_PATHS.get(key)
+    if path is None:
+        path = _WP_SHARED_PATHS[key] = _path(m, via, "do_wp_page",
+                                             *_mkwrite_names(m, sb, mkwrite, "do_wp_page"))
+    res.paths[path] = n
+    res.seconds += n * (trap + _mkwrite_cost(m.profile, mkwrite))
+    if vma.flags & VM_LOCKED:                   # mlock_vma_page on what is now mapped
+        mlock_ptes(m, vma, lo, lo + n, True, v | W | D | Y)
+    res.minflt += n - res.majflt
+    m.vmstat.pgfault += n
+    m.vmstat.pgmajfault += res.majflt
+    return res
 
 
 def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
@@ -327,10 +360,11 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
     if via is not None:
         walk = tuple(fname(m.kernel, n) for n in via) + ("follow_page",)
     proc.call_start = m.now
+    wb, base = m.wb, vma.start
     i = lo
     while i < hi:
         if dirties:
-            step = max(1, m.wb.ratelimit(proc, bdi) - proc.nr_dirtied)
+            step = max(1, wb.ratelimit(proc, bdi) - proc.nr_dirtied)
         elif reads:
             step = BATCH
         else:
@@ -344,15 +378,15 @@ def fault_range(m, proc, vma, lo, hi, write, op, via=None, store=None):
             if hits:
                 res.paths[walk] = res.paths.get(walk, 0) + hits
             res.seconds += res.done * m.profile.gup_present
-        mm_account_fault(m, proc, res, op, t0, vma.start + i * PAGE_SIZE,
-                         vma.start + (i + res.done) * PAGE_SIZE)
+        mm_account_fault(m, proc, res, op, t0, base + i * PAGE_SIZE,
+                         base + (i + res.done) * PAGE_SIZE)
         total.add(res)
         i += res.done
         if res.signal is not None:
             break
         if res.dirtied and dirties:        # shmem accounts no dirty pages (bdi_cap_account_dirty)
             try:
-                m.wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
+                wb.balance_dirty_pages_ratelimited(proc, bdi, res.dirtied)
             except Hung as stuck:
                 stuck.result = total       # the faults done before the throttle that never returns
                 raise
@@ -385,26 +419,34 @@ def _fault_update_time(m, inode, mkwrite):
 
 
 def _mkwrite_tail(m, sb, mkwrite, prof, caller):
-    """The ->page_mkwrite and dirtying part of a shared write fault: path names and cost.
+    """The ->page_mkwrite and dirtying part of a shared write fault: path names and cost."""
+    return _mkwrite_names(m, sb, mkwrite, caller), _mkwrite_cost(prof, mkwrite)
+
+
+def _mkwrite_names(m, sb, mkwrite, caller):
+    """The function names of the ->page_mkwrite and dirtying part of a shared write fault.
 
     2.6.37's do_wp_page dirties a page no ->page_mkwrite prepared with
     set_page_dirty_balance(); after ->page_mkwrite, and always in
     __do_fault, it calls set_page_dirty() and balance_dirty_pages_ratelimited().
     Today both paths end in fault_dirty_shared_page().
     """
-    cost = prof.wp_reuse
-    head = ()
-    if mkwrite != MKWRITE_NONE:
-        head = (sb.mkwrite_name(),)
-        if mkwrite == MKWRITE_RESERVE:
-            cost += prof.mkwrite_reserve
-        elif mkwrite == MKWRITE_ALLOC:
-            cost += prof.mkwrite_alloc
+    head = () if mkwrite == MKWRITE_NONE else (sb.mkwrite_name(),)
     if m.kernel.modern_names:
-        return head + ("fault_dirty_shared_page",), cost
+        return head + ("fault_dirty_shared_page",)
     if caller == "do_wp_page" and not head:
-        return ("set_page_dirty_balance",), cost
-    return head + ("set_page_dirty", "balance_dirty_pages_ratelimited"), cost
+        return ("set_page_dirty_balance",)
+    return head + ("set_page_dirty", "balance_dirty_pages_ratelimited")
+
+
+def _mkwrite_cost(prof, mkwrite):
+    """The cost per page of a shared write fault's ->page_mkwrite and dirtying."""
+    cost = prof.wp_reuse
+    if mkwrite == MKWRITE_RESERVE:
+        cost += prof.mkwrite_reserve
+    elif mkwrite == MKWRITE_ALLOC:
+        cost += prof.mkwrite_alloc
+    return cost
 
 
 def _new_anon(m, proc, vma, idx, data, n):
@@ -416,18 +458,20 @@ def _new_anon(m, proc, vma, idx, data, n):
     return waited
 
 
-def mlock_ptes(m, vma, lo, hi, on):
+def mlock_ptes(m, vma, lo, hi, on, v=None):
     """Count (on) or uncount the pages PTEs [lo, hi) map in their mlock counts.
 
     mlock_vma_page / munlock_vma_page. A PTE carries PTE_MLOCKED while its
     page counts it, so a page is counted once per locked mapping and
     uncounted exactly as often (the zero page is never mlocked). Return how
-    many pages changed.
+    many pages changed. v: the one value of every PTE of the range, if the
+    caller has just set them all to it.
     """
     pte = vma.pte[lo:hi]
     want = P if on else P | L                       # real pages not yet (still) counted
     delta = 1 if on else -1
-    v = alike(pte)
+    if v is None:
+        v = alike(pte)
     if v is not None:                               # all alike: one test, one slice
         if v & (P | Z | L) != want:
             return 0

@@ -68,7 +68,12 @@ def alike(a):
     k = a.itemsize
     if not b or b[:k] * len(a) != b:
         return None
-    kind = a.dtype.kind
+    dtype = a.dtype
+    if dtype is _UINT8:                 # page and PTE flags: the most frequent
+        return b[0]
+    if dtype is _BOOL:                  # a numpy bool's byte is 0 or 1
+        return b[0] == 1
+    kind = dtype.kind
     if kind == "u":
         return b[0] if k == 1 else int.from_bytes(b[:k], _ORDER)
     if kind == "i":
@@ -77,6 +82,7 @@ def alike(a):
 
 
 _ORDER = sys.byteorder          # numpy's native order
+_UINT8, _BOOL = np.dtype(np.uint8), np.dtype(bool)
 
 
 def set_bits(arr, sel, bits):

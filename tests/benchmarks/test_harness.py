@@ -63,3 +63,11 @@ def test_the_browser_figures_recorded_by_the_browser_test_become_rows(tmp_path):
         ("browser 03 app", "toggle kernel moved to new figure, median", "180 ms",
          f"{browser.REDRAW_TARGET_MS} ms", "ok"),
         ("browser 03", "Run All", "6.4 s", "", "")]
+
+
+def test_fingerprint_tells_runs_apart_and_repeats_itself():
+    from benchmarks import fingerprint
+    a = fingerprint.hole20g("2.6.38", "ext2", "touch write", 256)
+    assert a == fingerprint.hole20g("2.6.38", "ext2", "touch write", 256)
+    assert a != fingerprint.hole20g("2.6.38", "ext2", "lock", 256)
+    assert a != fingerprint.hole20g("2.6.38", "ext2", "touch write", 128)

@@ -70,3 +70,9 @@ def test_the_quick_paths_give_what_the_page_by_page_masks_give(monkeypatch, kern
     for name in _ALIKE_USERS:
         monkeypatch.setattr(importlib.import_module(name), "alike", lambda a: None)
     assert _outcome(scenarios.memtoy_hole20g(kernel, fs, action, **args)) == quick
+
+
+def test_alike_of_bools_is_a_python_bool():
+    assert alike(np.zeros(300, bool)) is False
+    assert alike(np.ones(300, bool)[7:99]) is True
+    assert alike(np.array([False, True])) is None
