@@ -41,6 +41,21 @@ class Contents:
         """Return the 4 KiB bytes a stamp stands for."""
         return self._pages[int(stamp)]
 
+    def join(self, stamps):
+        """Return the bytes of the pages stamps stand for, one after another.
+
+        Vectorised: one page repeated when all stamps are alike (the usual
+        case), else a gather of the distinct pages' bytes.
+        """
+        if len(stamps) == 0:
+            return b""
+        first = alike(stamps)
+        if first is not None:
+            return self._pages[first] * len(stamps)
+        uniq, inverse = np.unique(stamps, return_inverse=True)
+        table = np.frombuffer(b"".join(self._pages[int(s)] for s in uniq), np.uint8)
+        return table.reshape(len(uniq), PAGE_SIZE)[inverse].tobytes()
+
     def patch(self, stamp, offset, data):
         """Return the stamp of a page after data is written at offset."""
         buf = bytearray(self._pages[int(stamp)])

@@ -216,7 +216,7 @@ def do_generic_file_read(m, proc, inode, pos, count):
             hi = min(last, i + BATCH)
             t0 = m.now
             nhole, nread, nhit, io = filemap_fault(m, proc, inode, slice(i, hi))
-            out.extend(m.contents.page(s) for s in inode.mapping.data[i:hi])
+            out.append(inode.mapping.data[i:hi].copy())    # the contents as of this batch
             for how, n in (("find_get_page", nhit), ("zero_user_segment", nhole),
                            ("submit_bio", nread)):
                 m.trace.record(t0, proc.pid, "pread", path + (fname(k, how),),
@@ -226,7 +226,8 @@ def do_generic_file_read(m, proc, inode, pos, count):
             i = hi
     inode.touch_atime()
     skip = pos - first * PAGE_SIZE
-    return b"".join(out)[skip:skip + max(end - pos, 0)]
+    data = m.contents.join(np.concatenate(out)) if out else b""
+    return data[skip:skip + max(end - pos, 0)]
 
 
 def generic_perform_write(m, proc, inode, pos, data):
