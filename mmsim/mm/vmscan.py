@@ -23,6 +23,8 @@ from ..kernels import fname
 from ..losses import record_loss
 from .rmap import try_to_unmap
 
+_CLEAN = PG_UPTODATE | PG_DIRTY | PG_WRITEBACK    # of these, only PG_uptodate set: reclaimable
+
 
 def shrink_page_cache(m, need, protect=None):
     """Reclaim up to need clean, unlocked page-cache pages not under writeback; return how many.
@@ -41,14 +43,16 @@ def shrink_page_cache(m, need, protect=None):
                 mp = inode.mapping
                 n = len(mp.flags)
                 f = mp.flags[:n]
-                ok = (((f & (PG_UPTODATE | PG_DIRTY | PG_WRITEBACK)) == PG_UPTODATE)
-                      & (mp.mlock[:n] == 0))
+                ok = mp.mlock[:n] == 0
                 if not mapped_too:
                     ok &= mp.mapcount[:n] == 0
-                if not second_chance:
-                    referenced = ok & ((f & PG_REFERENCED) != 0)
-                    ok &= ~referenced
-                    mp.flags[:n][referenced] &= ~np.uint8(PG_REFERENCED)
+                if second_chance:
+                    ok &= (f & _CLEAN) == PG_UPTODATE
+                else:                   # clean and referenced: lose the bit, skip this pass
+                    state = f & (_CLEAN | PG_REFERENCED)
+                    referenced = np.flatnonzero(ok & (state == (PG_UPTODATE | PG_REFERENCED)))
+                    f[referenced] &= ~np.uint8(PG_REFERENCED)
+                    ok &= state == PG_UPTODATE
                 if protect is not None and protect[0] is inode:
                     ok[protect[1]:protect[2]] = False
                 take = np.flatnonzero(ok)[:need - got]
