@@ -26,6 +26,7 @@ import numpy as np
 
 from .._abi import GiB, MADV_POPULATE_WRITE, MiB, PAGE_SIZE
 from ..errors import EINVAL, error
+from ..fs.namei import lookup_inode
 from . import LOCK_OK, map_file, new_machine
 
 PATTERNS = ("sequential", "random", "strided", "reverse")
@@ -214,12 +215,17 @@ class _Owners:
 
     def __init__(self, m):
         self.m = m
-        self.last = m.layout(PATH)["allocated_at"]
+        self.last = self._allocated_at()
         self.owner = np.full(len(self.last), "writeback", dtype=object)
+
+    def _allocated_at(self):
+        """Machine.layout's allocated_at alone, without the extents and seeks it also counts."""
+        inode = lookup_inode(self.m, PATH)
+        return inode.allocated_at[:inode.npages].copy()
 
     def settle(self, who):
         """Give who the pages allocated since the last settle; return how many."""
-        now = self.m.layout(PATH)["allocated_at"]
+        now = self._allocated_at()
         changed = (now != self.last) & ~np.isnan(now)       # NaN != NaN: a hole stays one
         self.owner[changed] = who
         self.last = now
