@@ -50,12 +50,12 @@ def shrink_page_cache(m, need, protect=None):
                     ok &= (f & _CLEAN) == PG_UPTODATE
                 else:                   # clean and referenced: lose the bit, skip this pass
                     state = f & (_CLEAN | PG_REFERENCED)
-                    referenced = np.flatnonzero(ok & (state == (PG_UPTODATE | PG_REFERENCED)))
-                    f[referenced] &= ~np.uint8(PG_REFERENCED)
+                    referenced = ok & (state == (PG_UPTODATE | PG_REFERENCED))
+                    f ^= referenced.view(np.uint8) * np.uint8(PG_REFERENCED)   # set: ^ clears it
                     ok &= state == PG_UPTODATE
                 if protect is not None and protect[0] is inode:
                     ok[protect[1]:protect[2]] = False
-                take = np.flatnonzero(ok)[:need - got]
+                take = _first(ok, need - got)
                 if len(take) == 0:
                     continue
                 if mapped_too:
@@ -65,3 +65,11 @@ def shrink_page_cache(m, need, protect=None):
                 got += mp.remove(take)
                 m.vmstat.pgsteal += len(take)
     return got
+
+
+def _first(ok, k):
+    """np.flatnonzero(ok)[:k], k > 0, searching only as far as the k-th True."""
+    cut = min(len(ok), 4 * k)
+    while cut < len(ok) and np.count_nonzero(ok[:cut]) < k:
+        cut = min(len(ok), 4 * cut)
+    return np.flatnonzero(ok[:cut])[:k]
