@@ -8,20 +8,44 @@ path are kept for the machine's whole life; the event list keeps the newest
 """
 
 from collections import Counter, deque
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Event:
-    """One kernel path taken by some pages of one operation."""
+    """One kernel path taken by some pages of one operation (read-only by convention).
 
-    time: float          # simulated seconds when the operation recorded it
-    pid: int             # 0 for a kernel thread (the flusher)
-    op: str              # what the process called: "touch", "mlock", "msync" ...
-    path: tuple          # kernel functions, outermost first
-    start: int           # lowest address (or file offset for I/O) involved
-    end: int             # one past the highest
-    pages: int           # how many pages took this path
+    A plain class with __slots__ rather than a frozen dataclass: a range
+    operation records one per fault window, and a frozen dataclass's
+    __init__ pays an object.__setattr__ call per field. Equality, hash and
+    repr are those the dataclass had.
+    """
+
+    __slots__ = ("time", "pid", "op", "path", "start", "end", "pages")
+
+    def __init__(self, time, pid, op, path, start, end, pages):
+        # time: simulated seconds when the operation recorded it (a stamp, not a clock)
+        # pid: 0 for a kernel thread (the flusher)
+        # op: what the process called: "touch", "mlock", "msync" ...
+        # path: kernel functions, outermost first (a tuple)
+        # start, end: lowest address (or file offset for I/O) involved, one past the highest
+        # pages: how many pages took this path
+        self.time, self.pid, self.op, self.path = time, pid, op, path
+        self.start, self.end, self.pages = start, end, pages
+
+    def _key(self):
+        return (self.time, self.pid, self.op, self.path, self.start, self.end, self.pages)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        return (f"Event(time={self.time!r}, pid={self.pid!r}, op={self.op!r}, "
+                f"path={self.path!r}, start={self.start!r}, end={self.end!r}, "
+                f"pages={self.pages!r})")
 
     def __str__(self):
         return (f"{self.time:12.6f}s pid {self.pid} {self.op}: "
@@ -39,9 +63,11 @@ class Trace:
         """Append one event; pages == 0 records nothing."""
         if pages <= 0:
             return
-        path = tuple(path)
-        self.events.append(Event(time, pid, op, path, start, end, int(pages)))
-        self.totals[path] += int(pages)
+        if path.__class__ is not tuple:
+            path = tuple(path)
+        pages = int(pages)
+        self.events.append(Event(time, pid, op, path, start, end, pages))
+        self.totals[path] += pages
 
     def query(self, start=None, end=None, function=None, pid=None, op=None,
               since=None, until=None):
