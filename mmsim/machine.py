@@ -203,7 +203,7 @@ class Machine:
         seeks = int(np.count_nonzero(np.diff(blocks) != 1)) + (1 if len(blocks) else 0)
         return {"extents": len(_fiemap_runs(inode)[4]), "blocks": len(blocks), "seeks": seeks,
                 "read_seconds": seeks * disk.seek + len(blocks) * PAGE_SIZE / disk.bandwidth,
-                "block": per_page, "allocated_at": inode.allocated_at[:inode.npages].copy()}
+                "block": per_page, "allocated_at": inode.allocation_times()}
 
     def meminfo(self):
         """/proc/meminfo in kB."""

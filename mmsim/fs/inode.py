@@ -4,7 +4,8 @@ The block map has one entry per page (block size = page size, 4 KiB, a
 simplification): the physical block, or -1 for a hole, and a state: written,
 unwritten (preallocated, reads as zeros until converted) or delayed
 (reserved by delayed allocation, no block chosen yet). allocated_at keeps,
-per page, the simulated time its block was allocated (NaN for none): no
+per page, the simulated time its block was allocated (meaningful only
+where the page has a block: allocation_times() gives NaN for the others): no
 kernel keeps this; the simulator records it so a chapter can colour a
 file's blocks by when the filesystem chose them.
 
@@ -34,7 +35,7 @@ class Inode:
         self.mapping = AddressSpace(vmstat, shmem=sb.shmem, bdi=sb.bdi)
         self.block = np.full(0, HOLE, np.int32)
         self.bstate = np.zeros(0, np.uint8)
-        self.allocated_at = np.full(0, np.nan)
+        self.allocated_at = np.zeros(0)
         self.nblocks = 0          # blocks allocated to the file
         self.nreserved = 0        # delalloc reservations
         self.mmaps = []           # the VMAs that map it (i_mmap)
@@ -59,9 +60,14 @@ class Inode:
             block[:len(self.block)] = self.block
             bstate = np.zeros(cap, np.uint8)
             bstate[:len(self.bstate)] = self.bstate
-            allocated_at = np.full(cap, np.nan)
+            allocated_at = np.zeros(cap)        # zeros cost nothing until written
             allocated_at[:len(self.allocated_at)] = self.allocated_at
             self.block, self.bstate, self.allocated_at = block, bstate, allocated_at
+
+    def allocation_times(self):
+        """When each page's block was allocated, NaN where it has none (a copy)."""
+        n = self.npages
+        return np.where(self.block[:n] >= 0, self.allocated_at[:n], np.nan)
 
     def blocks_512(self):
         """Return st_blocks: allocated plus reserved blocks in 512-byte units.

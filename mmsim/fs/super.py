@@ -290,7 +290,6 @@ class SuperBlock:
             old = block[pg]
             old = old[old >= 0]
             block[pg] = HOLE
-            inode.allocated_at[pg] = np.nan
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation
@@ -413,7 +412,6 @@ class SuperBlock:
         self.reserved -= nres
         inode.block[sl] = HOLE
         inode.bstate[sl] = 0
-        inode.allocated_at[sl] = np.nan
 
     def fallocate(self, proc, inode, mode, offset, length):
         """Preallocate or punch a hole for proc (ext4_fallocate, xfs_file_fallocate).

@@ -220,8 +220,7 @@ class _Owners:
 
     def _allocated_at(self):
         """Machine.layout's allocated_at alone, without the extents and seeks it also counts."""
-        inode = lookup_inode(self.m, PATH)
-        return inode.allocated_at[:inode.npages].copy()
+        return lookup_inode(self.m, PATH).allocation_times()
 
     def settle(self, who):
         """Give who the pages allocated since the last settle; return how many."""
