@@ -68,14 +68,12 @@ class Contents:
         Vectorised: every distinct old stamp is patched once, and remembered
         (a stamp's contents never change, so neither does its touched one).
         When every page holds the same stamp (the usual case) the one new
-        stamp comes back as a scalar of stamps' dtype: assigning it stores
-        the same as an array of it would.
+        stamp comes back as an int: assigning it stores the same as an
+        array of it would.
         """
-        if len(stamps) == 0:
-            return stamps.copy()
         first = alike(stamps)
         if first is not None:                       # the usual case: one kind of page
-            return stamps.dtype.type(self._touch(first))
+            return self._touch(first)
         uniq, inverse = np.unique(stamps, return_inverse=True)
         new = np.array([self._touch(int(s)) for s in uniq], dtype=stamps.dtype)
         return new[inverse]

@@ -42,11 +42,12 @@ PG_MKWRITE = 0x08   # ->page_mkwrite prepared the page's buffers for writeback
 PG_ERROR = 0x10
 PG_REFERENCED = 0x20
 
-# A file block's state (BH_Unwritten, BH_Delay); HOLE is "no block mapped"
+# A file block's state (BH_Unwritten, BH_Delay, BH_New, BH_Mapped); HOLE is "no block mapped"
 HOLE = -1
 B_UNWRITTEN = 0x1   # extent allocated but flagged unwritten
 B_DELAY = 0x2       # delalloc reservation, no block yet
 B_NEW = 0x4         # allocated for a write, not written yet: the disk holds stale data
+B_MAPPED = 0x8      # the page has its block (block != HOLE), so a run's state says it alone
 
 # What a filesystem's ->page_mkwrite does, if it has one (the simulator's
 # summary of its vm_operations_struct)

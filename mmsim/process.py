@@ -28,11 +28,10 @@ from .mm.madvise import do_madvise
 from .mm.mincore import sys_mincore
 from .mm.memory import FaultResult, copy_page_range, fault_range
 from .mm.mprotect import sys_mprotect
-from .mm.pagevec import alike
 from .mm.msync import sys_msync
 from .mm.page_writeback import INIT_NR_DIRTIED_PAUSE
 from .mm.vma import MM, VMA
-from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_WRITE
+from .flags import PTE_ANON, PTE_ZERO, VM_ACCESS, VM_LOCKED_MASK, VM_SHARED, VM_WRITE
 from .results import Rusage, TouchResult
 
 U64 = (1 << 64) - 1
@@ -329,8 +328,8 @@ class Process:
     def _store_touch(self, vma, lo, hi):
         """memtoy's touch write stores into the pages of PTEs [lo, hi) of vma (touch_memory)."""
         c = self.machine.contents
-        v = alike(vma.pte[lo:hi])
-        if v is not None and not v & (PTE_ANON | PTE_ZERO):     # all file pages: one slice
+        # a shared mapping never copies on write: it maps page-cache pages only
+        if vma.flags & VM_SHARED or not (vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)).any():
             view = vma.inode.mapping.data[vma.pgoff + lo:vma.pgoff + hi]
             view[...] = c.touched(view)
             return

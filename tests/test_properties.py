@@ -34,8 +34,8 @@ from mmsim import (FALLOC_FL_KEEP_SIZE, GiB, MADV_DONTNEED, MADV_POPULATE_READ,
                    MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, MS_ASYNC,
                    MS_INVALIDATE, MS_SYNC, MiB, PAGE_SIZE, RLIM_INFINITY, RLIMIT_MEMLOCK)
 from mmsim.fs.super import iterate_inodes
-from mmsim.flags import (PG_DIRTY, PG_ERROR, PG_UPTODATE, PG_WRITEBACK, PTE_ANON, PTE_MLOCKED,
-                         PTE_PRESENT, PTE_ZERO, VM_LOCKED)
+from mmsim.flags import (B_MAPPED, PG_DIRTY, PG_ERROR, PG_UPTODATE, PG_WRITEBACK, PTE_ANON,
+                         PTE_MLOCKED, PTE_PRESENT, PTE_ZERO, VM_LOCKED)
 from mmsim.kernels import fname
 
 PAGE = PAGE_SIZE
@@ -232,6 +232,8 @@ def check_accounting(w):
         if not mp.shmem:
             dirty += int(np.count_nonzero(up & ((mp.flags[:n] & PG_DIRTY) != 0)))
         assert (mp.mapcount[:n] >= 0).all()
+        assert (((inode.bstate & B_MAPPED) != 0) == (inode.block >= 0)).all(), \
+            "B_MAPPED is not exactly the pages with a block"
         assert not (mp.mapcount[:n] > 0)[~up].any(), "a mapped page is not in the cache"
         file_mapcount += int(mp.mapcount[:n].sum())
     assert vs.nr_file_pages == cached

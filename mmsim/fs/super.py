@@ -11,7 +11,7 @@ import numpy as np
 
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
-from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
+from ..flags import (B_DELAY, B_MAPPED, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
                      MKWRITE_RESERVE, PG_ERROR, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
@@ -173,6 +173,7 @@ class SuperBlock:
             blocks = self.balloc.alloc(hi - lo, self._goal_for(inode, lo))
             got = len(blocks)
             inode.block[lo:lo + got] = blocks
+            set_bits(inode.bstate, slice(lo, lo + got), B_MAPPED)
             inode.allocated_at[lo:lo + got] = self.machine.now
             inode.nblocks += got
             done += got
@@ -247,11 +248,7 @@ class SuperBlock:
             if isinstance(pg, slice):           # a run of pages all in one state: no masks
                 state = alike(inode.bstate[pg])
                 if state is not None:
-                    if state & B_DELAY or every_page:
-                        all_need = not state & B_DELAY
-                    else:
-                        block = alike(inode.block[pg])
-                        all_need = None if block is None else block == HOLE
+                    all_need = not state & (B_DELAY if every_page else B_DELAY | B_MAPPED)
             if all_need is not None:
                 nneed = ok if all_need else 0
                 need = None
@@ -290,6 +287,7 @@ class SuperBlock:
             old = block[pg]
             old = old[old >= 0]
             block[pg] = HOLE
+            clear_bits(inode.bstate, pg, B_MAPPED)
             inode.nblocks -= len(old)
             self.balloc.free(old)
             # a page dirtied without ->page_mkwrite has no reservation

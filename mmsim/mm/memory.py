@@ -127,21 +127,24 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     get_user_pages() caller. Pages that need no fault only get the hardware
     young (and, on a write, dirty) bits.
     """
-    res = FaultResult()
-    prof = m.profile
     pte_all = vma.pte[lo:hi]
     # A range whose PTEs are all alike (the usual case: a fresh or a clean
     # mapping) takes one path: decide it from one PTE, with slices, instead of
     # per-page masks. Both branches give the same selections.
     v = alike(pte_all)
     uniform = v is not None
+    inode = vma.inode
+    if uniform and write and v & (P | W | A | Z) == P and inode is not None \
+            and vma.flags & VM_SHARED:
+        return _wp_shared_run(m, vma, inode, lo, hi, v, via)
+    res = FaultResult()
+    prof = m.profile
     if uniform:
         present_all = bool(v & P)
         need_all = not present_all or bool(write and not v & W)
     else:
         present = (pte_all & P) != 0
         need = ~present | ((pte_all & W) == 0) if write else ~present
-    inode = vma.inode
     shared = vma.flags & VM_SHARED
     stop = hi
     sig = None
@@ -174,9 +177,6 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     if n == 0:
         return res
     trap = prof.trap if via is None else 0.0
-    if uniform and write and shared and present_all and need_all and not v & (A | Z) \
-            and inode is not None:
-        return _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap)
     # the selections (over pte) of each path: no fault, not present, do_wp_page
     if uniform:
         hw = None if need_all else slice(0, n)
@@ -303,20 +303,38 @@ def handle_mm_fault(m, proc, vma, lo, hi, write, via=None):
     return res
 
 
-def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
-    """do_wp_page's shared-page reuse (mm/memory.c; wp_page_shared today) on n present,
-    read-only file pages of a shared mapping whose PTEs are all v, after
-    ->page_mkwrite: make them writable and dirty; return res.
+def _wp_shared_run(m, vma, inode, lo, hi, v, via):
+    """do_wp_page's shared-page reuse (mm/memory.c; wp_page_shared today) on
+    pages [lo, hi) of a shared file mapping, present and read-only with PTEs
+    all v: ->page_mkwrite, then make them writable and dirty; return a FaultResult.
 
-    handle_mm_fault's general path with its selections worked out (no page
-    is not present, none is anonymous or the zero page, every one is
-    written): the case of every store into a clean shared mapping, a write
-    touch after a read one, and of 2.6.37's mlock of one, taken once per
-    throttle window, so without the general path's per-path bookkeeping.
-    It does what that path does, in the same order.
+    handle_mm_fault's general path with its selections worked out (every
+    page needs the fault, none is anonymous or the zero page): the case of
+    every store into a clean shared mapping, a write touch after a read
+    one, and of 2.6.37's mlock of one, taken once per throttle window, so
+    without the general path's per-path bookkeeping. It does what that path
+    does, in the same order: SIGBUS at the first page past EOF
+    (filemap_fault) or the first ->page_mkwrite fails.
     """
-    pte.fill(v | W | D | Y)
-    res.dirtied += inode.mapping.set_dirty(slice(vma.pgoff + lo, vma.pgoff + lo + n))
+    res = FaultResult()
+    stop = hi
+    eof = -(-inode.size // PAGE_SIZE) - (vma.pgoff + lo)     # first index past EOF (npages)
+    if eof < hi - lo:
+        stop = lo + max(eof, 0)
+        res.signal = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, "filemap_fault")
+    sb = inode.sb
+    mkwrite = sb.page_mkwrite
+    if mkwrite is not MKWRITE_NONE:
+        ok = sb.do_page_mkwrite(inode, slice(vma.pgoff + lo, vma.pgoff + stop), mkwrite)
+        if ok < stop - lo:
+            stop = lo + ok
+            res.signal = Signal(signal.SIGBUS, vma.start + stop * PAGE_SIZE, sb.mkwrite_name())
+    n = res.done = stop - lo
+    if n == 0:
+        return res
+    new = v | W | D | Y
+    vma.pte[lo:stop].fill(new)
+    res.dirtied = inode.mapping.set_dirty(slice(vma.pgoff + lo, vma.pgoff + stop))
     mark_inode_dirty(m, inode)
     _fault_update_time(m, inode, mkwrite)
     key = (m.kernel.version, type(sb), mkwrite, via)
@@ -325,12 +343,12 @@ def _wp_shared_run(m, vma, inode, sb, mkwrite, pte, v, lo, n, res, via, trap):
         path = _WP_SHARED_PATHS[key] = _path(m, via, "do_wp_page",
                                              *_mkwrite_names(m, sb, mkwrite, "do_wp_page"))
     res.paths[path] = n
-    res.seconds += n * (trap + _mkwrite_cost(m.profile, mkwrite))
+    trap = m.profile.trap if via is None else 0.0
+    res.seconds = n * (trap + _mkwrite_cost(m.profile, mkwrite))
     if vma.flags & VM_LOCKED:                   # mlock_vma_page on what is now mapped
-        mlock_ptes(m, vma, lo, lo + n, True, v | W | D | Y)
-    res.minflt += n - res.majflt
+        mlock_ptes(m, vma, lo, stop, True, new)
+    res.minflt = n
     m.vmstat.pgfault += n
-    m.vmstat.pgmajfault += res.majflt
     return res
 
 

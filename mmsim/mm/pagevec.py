@@ -6,8 +6,6 @@ numpy views instead of index arrays of millions of entries. Every helper
 takes either form.
 """
 
-import sys
-
 import numpy as np
 
 NONE = np.empty(0, np.int64)     # an empty selection
@@ -68,21 +66,10 @@ def alike(a):
     k = a.itemsize
     if not b or b[:k] * len(a) != b:
         return None
-    dtype = a.dtype
-    if dtype is _UINT8:                 # page and PTE flags: the most frequent
-        return b[0]
-    if dtype is _BOOL:                  # a numpy bool's byte is 0 or 1
-        return b[0] == 1
-    kind = dtype.kind
-    if kind == "u":
-        return b[0] if k == 1 else int.from_bytes(b[:k], _ORDER)
-    if kind == "i":
-        return int.from_bytes(b[:k], _ORDER, signed=True)
-    return a[0].item()
+    return b[0] if a.dtype is _UINT8 else a.item(0)     # page and PTE flags: the most frequent
 
 
-_ORDER = sys.byteorder          # numpy's native order
-_UINT8, _BOOL = np.dtype(np.uint8), np.dtype(bool)
+_UINT8 = np.dtype(np.uint8)
 
 
 def set_bits(arr, sel, bits):

@@ -44,9 +44,13 @@ def test_set_and_clear_bits_match_numpy(sel, start):
         assert a.tolist() == ref.tolist()
 
 
-# Every module that takes the quick path for pages all in one state
-_ALIKE_USERS = ("mmsim.mm.pagevec", "mmsim.mm.memory", "mmsim.mm.filemap", "mmsim.mm.rmap",
-                "mmsim.fs.super", "mmsim.fs.balloc", "mmsim.process", "mmsim.contents")
+def _alike_users():
+    """Every mmsim module that takes the quick path for pages all in one state (imports alike)."""
+    import sys
+
+    from mmsim.mm import pagevec
+    return [mod for name, mod in sorted(sys.modules.items())
+            if name.startswith("mmsim") and getattr(mod, "alike", None) is pagevec.alike]
 
 
 def _outcome(r):
@@ -61,14 +65,14 @@ def _outcome(r):
 def test_the_quick_paths_give_what_the_page_by_page_masks_give(monkeypatch, kernel, fs, action):
     """Michel's session, small enough to fill the disk and hang or fault: the same
     result, byte for byte, when no range is ever taken as alike."""
-    import importlib
-
     from mmsim import MiB, scenarios
     args = dict(size=96 * MiB, partition=48 * MiB, ram=160 * MiB, sample=1.0, flags=True,
                 hung_timeout=5.0)
     quick = _outcome(scenarios.memtoy_hole20g(kernel, fs, action, **args))
-    for name in _ALIKE_USERS:
-        monkeypatch.setattr(importlib.import_module(name), "alike", lambda a: None)
+    users = _alike_users()
+    assert len(users) >= 6, [m.__name__ for m in users]
+    for mod in users:
+        monkeypatch.setattr(mod, "alike", lambda a: None)
     assert _outcome(scenarios.memtoy_hole20g(kernel, fs, action, **args)) == quick
 
 
