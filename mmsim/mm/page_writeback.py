@@ -16,6 +16,7 @@ msync (fs/buffer.c __block_write_full_page, "recover:"): its data now lives
 only in the page cache, and is lost when the page is dropped.
 """
 
+import functools
 import heapq
 
 import numpy as np
@@ -181,7 +182,8 @@ class Writeback:
         """
         vs = self.m.vmstat
         free = self.m.ram_pages - vs.nr_file_pages - vs.nr_anon_pages
-        dirtyable = max(free, 0) + max(vs.nr_file_pages - vs.nr_shmem - vs.nr_mlock_file, 0) + 1
+        lru = vs.nr_file_pages - vs.nr_shmem - vs.nr_mlock_file
+        dirtyable = (free if free > 0 else 0) + (lru if lru > 0 else 0) + 1
         background = dirtyable * self.dirty_background_ratio // 100
         dirty = dirtyable * self.dirty_ratio // 100
         if background >= dirty:
@@ -421,6 +423,7 @@ def dirty_poll_interval(dirty, thresh):
     return 1 << (ilog2(thresh - dirty) >> 1) if thresh > dirty else 1
 
 
+@functools.cache                # called with HZ-derived constants only, a few times a window
 def roundup_pow_of_two(n):
     """The smallest power of two >= n (include/linux/log2.h)."""
     return 1 << (int(n) - 1).bit_length()
