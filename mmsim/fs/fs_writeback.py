@@ -17,6 +17,8 @@ pass is logged in the machine's trace as pid 0, op "background" or
 "kupdate" (the work's reason), one event per inode with its page offsets.
 """
 
+import functools
+
 from .._abi import PAGE_SIZE
 from ..kernels import fname
 from ..lib.proportions import PropLocal
@@ -67,7 +69,9 @@ class BdiWriteback:
         inodes = [i for i in self.sb.inodes.values()
                   if i.mapping.ndirty and i.dirtied_when is not None
                   and (older_than is None or i.dirtied_when <= older_than)]
-        return sorted(inodes, key=lambda i: (i.dirtied_when, i.ino))
+        if len(inodes) > 1:
+            inodes.sort(key=_age)
+        return inodes
 
     def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None):
         """Write back up to nr_to_write pages, oldest dirty inode first (writeback_inodes_wb).
@@ -91,16 +95,21 @@ class BdiWriteback:
             if res.written + res.failed >= nr_to_write or r.failed:
                 break
         if proc is not None and op is not None and res.written + res.failed:
-            m.trace.record(m.now, proc.pid, op,
-                           (fname(m.kernel, "balance_dirty_pages"), "writeback_inodes_wb",
-                            "write_cache_pages"),
-                           0, 0, res.written + res.failed)
+            m.trace.record(m.now, proc.pid, op, self._throttle_path, 0, 0,
+                           res.written + res.failed)
         return res
 
     # -- the flusher thread ----------------------------------------------------------
-    @property
+    @functools.cached_property
     def _thread_path(self):
+        """The trace path of the flusher's passes (the kernel is the machine's, for good)."""
         return (fname(self.m.kernel, "bdi_writeback_thread"), "wb_writeback", "do_writepages")
+
+    @functools.cached_property
+    def _throttle_path(self):
+        """The trace path of a pass a 2.6.37 task throttled in balance_dirty_pages does."""
+        return (fname(self.m.kernel, "balance_dirty_pages"), "writeback_inodes_wb",
+                "write_cache_pages")
 
     def _wake(self):
         """Run the flusher as soon as the disk's queue has drained, unless it is due already."""
@@ -146,3 +155,8 @@ class BdiWriteback:
         """Nothing (more) expired: sleep until the next periodic wake-up."""
         self.kupdate_due = False
         self._schedule_kupdate(self.m.wb.dirty_writeback_interval)
+
+
+def _age(inode):
+    """The order of b_dirty: oldest dirtied first, then by inode number."""
+    return inode.dirtied_when, inode.ino

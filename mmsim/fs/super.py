@@ -12,7 +12,7 @@ import numpy as np
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
 from ..flags import (B_DELAY, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
-                     MKWRITE_RESERVE, PG_ERROR, PG_MKWRITE)
+                     MKWRITE_RESERVE, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
@@ -350,8 +350,9 @@ class SuperBlock:
         A page written into an extent that stays unwritten (XFS without
         ->page_mkwrite) reads back as zeros: its data is counted lost in
         m.lost under this filesystem's ->writepage (writepage_name). The
-        pages written lose PG_error: their data is on disk again
-        (simplified: the kernel's PG_error stayed set, and 6.x has none).
+        pages written lose PG_error, their data being on disk again, as
+        write_cache_pages puts them under writeback (simplified: the
+        kernel's PG_error stayed set, and 6.x has none).
         """
         first, last = first_last(pgs) if count(pgs) else (0, 0)
         eof = inode.size // PAGE_SIZE
@@ -361,7 +362,6 @@ class SuperBlock:
         if count(convert):
             inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         clear_bits(inode.bstate, pgs, B_NEW)
-        clear_bits(inode.mapping.flags, pgs, PG_ERROR)
         if self.unwritten_needs_mkwrite:
             idx = as_index(pgs)
             record_loss(self.machine, self.writepage_name(), inode,

@@ -25,8 +25,8 @@ from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
 from ..lib.proportions import PropGlobal, ilog2
-from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, nth, set_bits,
-                      subset)
+from .pagevec import (NONE, as_index, as_run, change_bits, clear_bits, count, first_last, head,
+                      nth, subset)
 from .rmap import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
@@ -91,7 +91,6 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     clear_page_dirty_for_io(m, inode, pgs)
     done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at) \
         if count(ok) else at                    # nothing to submit
-    clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok
     if nfailed:
@@ -101,7 +100,9 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if mapping.ndirty == 0:
         inode.dirtied_when = None
     if nok:
-        m.wb.set_page_writeback(mapping, ok, done)
+        # the pages written lose PG_error (their data is on disk again) and
+        # PG_MKWRITE (their buffers are used), as they get PG_writeback
+        m.wb.set_page_writeback(mapping, ok, done, clear=PG_ERROR | PG_MKWRITE)
         m.wb.last_written = max(m.wb.last_written, at)
     return WbResult(nok, nfailed, done)
 
@@ -140,14 +141,15 @@ class Writeback:
         self.vm_dirties = PropGlobal(shift)       # pages dirtied, per task
 
     # -- pages in flight ------------------------------------------------------------
-    def set_page_writeback(self, mapping, pgs, done):
+    def set_page_writeback(self, mapping, pgs, done, clear=0):
         """Put pages pgs under writeback until their write completes at done.
 
         set_page_writeback now; end_page_writeback is scheduled on the clock
-        as the request's completion.
+        as the request's completion. clear: page flags to clear with the
+        same pass over the flags (write_cache_pages' PG_error, PG_MKWRITE).
         """
         n = count(pgs)
-        set_bits(mapping.flags, pgs, PG_WRITEBACK)
+        change_bits(mapping.flags, pgs, clear, PG_WRITEBACK)
         self.m.vmstat.nr_writeback += n
         mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmsim.mm.pagevec import alike, clear_bits, set_bits
+from mmsim.mm.pagevec import alike, change_bits, clear_bits, set_bits
 
 
 @pytest.mark.parametrize("dtype, value", [(np.uint8, 0), (np.uint8, 255), (np.int8, -1),
@@ -42,6 +42,17 @@ def test_set_and_clear_bits_match_numpy(sel, start):
         clear_bits(a, sel, bits)
         ref[sel] &= ~np.uint8(bits)
         assert a.tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize("sel", [slice(2, 6), np.array([1, 3, 4]), slice(0, 8), slice(3, 3)])
+@pytest.mark.parametrize("start", [[0] * 8, [1, 2, 4, 8, 16, 32, 64, 128], [5] * 8, [0x85] * 8])
+@pytest.mark.parametrize("clear, bits", [(0, 4), (1, 0), (0x81, 4), (5, 5), (4, 1)])
+def test_change_bits_is_clear_bits_then_set_bits(sel, start, clear, bits):
+    a, ref = np.array(start, np.uint8), np.array(start, np.uint8)
+    change_bits(a, sel, clear, bits)
+    clear_bits(ref, sel, clear)
+    set_bits(ref, sel, bits)
+    assert a.tolist() == ref.tolist()
 
 
 # Every module that takes the quick path for pages all in one state
