@@ -139,6 +139,7 @@ class Writeback:
         shift = 2 + ilog2(max(2, self.dirty_ratio * (m.ram_pages + 1) // 100) - 1)
         self.vm_completions = PropGlobal(shift)   # writeout completions, per disk
         self.vm_dirties = PropGlobal(shift)       # pages dirtied, per task
+        self._ratelimit_pages = max(16, min(RATELIMIT_MAX, m.ram_pages // (m.ncpus * 32)))
 
     # -- pages in flight ------------------------------------------------------------
     def set_page_writeback(self, mapping, pgs, done, clear=0):
@@ -192,8 +193,8 @@ class Writeback:
 
     def ratelimit_pages(self):
         """2.6.37's ratelimit_pages: vm_total_pages / (ncpus * 32), 16 pages to 4 MiB
-        (writeback_set_ratelimit)."""
-        return max(16, min(RATELIMIT_MAX, self.m.ram_pages // (self.m.ncpus * 32)))
+        (writeback_set_ratelimit, set at boot: RAM and CPUs never change here)."""
+        return self._ratelimit_pages
 
     def ratelimit(self, proc, bdi):
         """Pages proc may dirty on bdi before balance_dirty_pages looks again.
@@ -206,7 +207,7 @@ class Writeback:
         if self.m.kernel.io_less_throttling:
             limit = proc.nr_dirtied_pause
             return min(limit, RATELIMIT_EXCEEDED) if bdi.dirty_exceeded else limit
-        return RATELIMIT_EXCEEDED if bdi.dirty_exceeded else self.ratelimit_pages()
+        return RATELIMIT_EXCEEDED if bdi.dirty_exceeded else self._ratelimit_pages
 
     # -- throttling --------------------------------------------------------------
     def balance_dirty_pages_ratelimited(self, proc, bdi, nr_dirtied):

@@ -6,7 +6,7 @@ numpy views instead of index arrays of millions of entries. Every helper
 takes either form.
 """
 
-import sys
+import struct
 
 import numpy as np
 
@@ -73,16 +73,22 @@ def alike(a):
         return b[0]
     if dtype is _BOOL:                  # a numpy bool's byte is 0 or 1
         return b[0] == 1
-    kind = dtype.kind
-    if kind == "u":
-        return b[0] if k == 1 else int.from_bytes(b[:k], _ORDER)
-    if kind == "i":
-        return int.from_bytes(b[:k], _ORDER, signed=True)
-    return a[0].item()
+    decode = _DECODE.get(dtype)
+    return a[0].item() if decode is None else decode(b)
 
 
-_ORDER = sys.byteorder          # numpy's native order
+def _unpack(code):
+    """Decode the first item of a native-order buffer of struct type code as an int."""
+    unpack_from = struct.Struct("=" + code).unpack_from
+    return lambda b: unpack_from(b)[0]
+
+
+# The other integer dtypes of the simulator's per-page arrays, decoded from
+# the raw bytes (quicker than a[0].item()); any other dtype takes a[0].item()
 _UINT8, _BOOL = np.dtype(np.uint8), np.dtype(bool)
+_DECODE = dict((np.dtype(t), _unpack(code)) for t, code in (
+    (np.int8, "b"), (np.int16, "h"), (np.int32, "i"), (np.int64, "q"),
+    (np.uint16, "H"), (np.uint32, "I"), (np.uint64, "Q")))
 
 
 def set_bits(arr, sel, bits):

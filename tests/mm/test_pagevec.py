@@ -27,6 +27,15 @@ def test_alike_is_none_when_any_entry_differs(values):
     assert alike(np.array(values, np.uint8)) is None
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32,
+                                   np.uint64, np.float64, np.dtype(">i4")])
+def test_alike_decodes_every_dtype_as_item_does(dtype):
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    for value in ((info.min, info.max, 0, 1) if info else (0.0, -2.5, np.inf)):
+        a = np.full(7, value, dtype)
+        assert alike(a) == a[0].item() and type(alike(a)) is type(a[0].item())
+
+
 def test_alike_of_an_empty_array_is_none():
     assert alike(np.zeros(0, np.uint8)) is None
 
