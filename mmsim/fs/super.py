@@ -155,7 +155,7 @@ class SuperBlock:
         """Allocate blocks to the pages of selection pg, run by run near each run's goal.
 
         Return how many leading pages of pg got a block (fewer on ENOSPC).
-        Each block's allocation time (now) goes to inode.allocated_at.
+        Each block's allocation time (now) goes to inode.allocated_at (record_allocation).
         """
         if self.balloc.nfree == 0:              # ENOSPC at the first block: no goal to look for
             return 0
@@ -173,10 +173,10 @@ class SuperBlock:
             blocks = self.balloc.alloc(hi - lo, self._goal_for(inode, lo))
             got = len(blocks)
             inode.block[lo:lo + got] = blocks
-            inode.allocated_at[lo:lo + got] = self.machine.now
             inode.nblocks += got
             done += got
             if got:
+                inode.record_allocation(lo, lo + got, self.machine.now)
                 self.goal = int(blocks[-1]) + 1
             if got < hi - lo:
                 break
