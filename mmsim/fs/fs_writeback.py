@@ -73,17 +73,18 @@ class BdiWriteback:
             inodes.sort(key=_age)
         return inodes
 
-    def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None):
+    def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None, inodes=None):
         """Write back up to nr_to_write pages, oldest dirty inode first (writeback_inodes_wb).
 
         The flusher's pass (proc None: logged as pid 0 under op, the work's
         reason), and what a 2.6.37 task throttled in balance_dirty_pages
         does itself (logged under its pid and op). No op: not logged.
         older_than: only inodes dirtied by then (kupdate's expiry).
+        inodes: dirty_inodes(older_than), if the caller has just listed them.
         """
         m = self.m
         res = WbResult(done=m.now)
-        for inode in self.dirty_inodes(older_than):
+        for inode in self.dirty_inodes(older_than) if inodes is None else inodes:
             first = inode.mapping.writeback_index
             r = write_cache_pages(m, inode, nr_to_write=nr_to_write - res.written - res.failed)
             if proc is None and op is not None:
@@ -130,17 +131,20 @@ class BdiWriteback:
         res = None
         if self.background:
             bg, _ = m.wb.global_dirty_limits()
-            if m.vmstat.nr_file_dirty > bg and self.dirty_inodes():
-                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="background")
+            inodes = self.dirty_inodes() if m.vmstat.nr_file_dirty > bg else None
+            if inodes:
+                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="background",
+                                               inodes=inodes)
                 if res.written == 0:
                     self.background = False
             else:
                 self.background = False
         if res is None and self.kupdate_due:
             expired = m.now - m.wb.dirty_expire
-            if self.dirty_inodes(expired):
+            inodes = self.dirty_inodes(expired)
+            if inodes:
                 res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="kupdate",
-                                               older_than=expired)
+                                               older_than=expired, inodes=inodes)
                 if res.written == 0:
                     self._kupdate_done()
             else:

@@ -140,8 +140,9 @@ class SuperBlock:
         Looks back from first in growing windows: the previous page is
         usually allocated, and a long file is never scanned whole.
         """
-        if first > 0 and inode.block[first - 1] >= 0:   # the usual case: right after it
-            return int(inode.block[first - 1]) + 1
+        prev = int(inode.block[first - 1]) if first > 0 else -1
+        if prev >= 0:                           # the usual case: right after it
+            return prev + 1
         hi, window = first, 64
         while hi > 0:
             lo = max(0, hi - window)
