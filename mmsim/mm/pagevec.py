@@ -128,19 +128,18 @@ def change_bits(arr, sel, clear, bits):
     with one look at the entries instead of two: a slice of alike entries
     takes one fill.
     """
-    keep = ~np.uint8(clear)
     if isinstance(sel, slice):
         if sel.stop <= sel.start:
             return
         view = arr[sel]
         v = alike(view)
         if v is None:
-            view &= keep
+            view &= ~np.uint8(clear)
             view |= bits
         elif v & ~clear | bits != v:
             view.fill(v & ~clear | bits)
     else:
-        arr[sel] = arr[sel] & keep | bits
+        arr[sel] = arr[sel] & ~np.uint8(clear) | bits
 
 
 def as_index(sel):
