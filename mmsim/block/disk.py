@@ -12,7 +12,6 @@ large shared mlocks were slow before the patch.
 import numpy as np
 
 from .._abi import PAGE_SIZE
-from ..mm.pagevec import alike
 
 
 class Disk:
@@ -24,7 +23,6 @@ class Disk:
         self.seek = float(seek)              # seconds per discontiguity
         self.data = np.zeros(self.nblocks, np.uint32)
         self.head = 0                        # block after the last one served
-        self.written = 0                     # no block from here on was ever written
         self.busy_until = 0.0                # simulated time the queue drains
         self.counters = {"read_bytes": 0, "write_bytes": 0,
                          "read_seeks": 0, "write_seeks": 0,
@@ -61,29 +59,8 @@ class Disk:
         c[nreqs] += 1
         c[busy] += seconds
         if op == "write":
-            self._store(blocks, first, last, contiguous, stamps)
+            self.data[slice(first, last + 1) if contiguous else blocks] = stamps
         return self.busy_until
-
-    def _store(self, blocks, first, last, contiguous, stamps):
-        """Write stamps into blocks (first to last, one run if contiguous).
-
-        Blocks from the written mark on were never written and hold zeros
-        (ZERO): zeros for a run of them are not stored again, which would
-        fault in fresh memory for nothing (writeback of a hole read back).
-        """
-        if contiguous:
-            if first >= self.written and _zeros(stamps):
-                return
-            self.data[first:last + 1] = stamps
-            self.written = max(self.written, last + 1)
-        else:
-            self.data[blocks] = stamps
-            self.written = max(self.written, int(blocks.max()) + 1)
-
-
-def _zeros(stamps):
-    """Whether stamps (an array, or one stamp for every block) are all zeros."""
-    return alike(stamps) == 0 if isinstance(stamps, np.ndarray) else stamps == 0
 
 
 _COUNTERS = {op: (op + "_bytes", op + "_seeks", op + "s", op + "_busy_s") for op in ("read", "write")}
