@@ -18,7 +18,6 @@ class BlockAllocator:
         self.nblocks = int(nblocks)
         self.used = np.zeros(self.nblocks, bool)
         self.nfree = self.nblocks
-        self.fresh = 0      # every block from here on has never been allocated (so is free)
 
     def _scan(self, lo, hi, n):
         """Return up to n free blocks in [lo, hi), in order, scanning in windows."""
@@ -44,23 +43,16 @@ class BlockAllocator:
         if n <= 0:
             return np.empty(0, np.int64)
         goal = int(goal) % self.nblocks if self.nblocks else 0
-        end = goal + n
-        # the n blocks from goal on all free: those first fit takes. Past the
-        # fresh mark they are without a look (a first look at fresh memory
-        # would fault it in twice, read then written)
-        if end <= self.nblocks and (goal >= self.fresh or alike(self.used[goal:end]) is False):
-            blocks = np.arange(goal, end)
-            self.used[goal:end] = True
+        if goal + n <= self.nblocks and alike(self.used[goal:goal + n]) is False:   # all free
+            blocks = np.arange(goal, goal + n)
+            self.used[goal:goal + n] = True
             self.nfree -= n
-            self.fresh = max(self.fresh, end)
             return blocks
         blocks = self._scan(goal, self.nblocks, n)
         if len(blocks) < n:
             blocks = np.concatenate([blocks, self._scan(0, goal, n - len(blocks))])
         self.used[blocks] = True
         self.nfree -= len(blocks)
-        if len(blocks):
-            self.fresh = max(self.fresh, int(blocks.max()) + 1)
         return blocks
 
     def free(self, blocks):
