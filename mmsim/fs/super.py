@@ -27,6 +27,17 @@ MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
 
 
 
+def _one_run(block, pg):
+    """The first block of the run of pages pg if their blocks are consecutive, else None.
+
+    For pages _allocate just gave blocks from one BlockAllocator.alloc:
+    those come in order from the goal, wrapping at most once (which leaves
+    the last below the first), so ends n - 1 apart mean n consecutive blocks.
+    """
+    first = int(block[pg.start])
+    return first if int(block[pg.stop - 1]) - first == pg.stop - pg.start - 1 else None
+
+
 def iterate_inodes(m):
     """Every inode of every mounted filesystem, shmem's included (iterate_supers)."""
     for sb in list(m.mounts.values()) + [m.shm_mnt]:
@@ -284,7 +295,9 @@ class SuperBlock:
         written), write copy-on-write filesystems somewhere new, and convert
         unwritten blocks (XFS only where ->page_mkwrite marked the buffers).
         Return (written mask over pg, or None if every page has its block;
-        convert mask over pg, or None if there is nothing to convert).
+        convert mask over pg, or None if there is nothing to convert;
+        run: the first block if the run of pages pg all got new blocks in
+        one consecutive run, for submit_write, else None).
         """
         block = inode.block
         if self.cow:
@@ -311,6 +324,7 @@ class SuperBlock:
             self.reserved -= nres
         # reserved blocks are free in the bitmap: they allocate for sure
         b = alike(block[pg]) if isinstance(pg, slice) else None
+        run = None
         if b is None:
             holes = block[pg] == HOLE
             if holes.any():
@@ -325,22 +339,26 @@ class SuperBlock:
                 written[:got] = True
             else:
                 written = None
+                run = _one_run(block, pg)
         else:                                   # no hole (alike only for a single page)
             written = None
         if not self.has_fallocate():            # no unwritten extents to convert
-            return written, None
+            return written, None, run
         state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
         if state is not None and not state & B_UNWRITTEN:
-            return written, None                # none of them unwritten
+            return written, None, run           # none of them unwritten
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)
         else:
             convert = unwritten
-        return written, convert
+        return written, convert, run
 
-    def submit_write(self, inode, pgs, convert, at):
+    def submit_write(self, inode, pgs, convert, at, run=None):
         """Write pages pgs (which map_blocks placed) to their blocks; return the completion time.
+
+        run: the first of the consecutive blocks pgs went to, if map_blocks
+        says so (the disk then need not look at every step).
 
         Stands for the I/O half of ->writepages (mpage_writepages /
         block_write_full_page -> submit_bio). The page that straddles i_size
@@ -359,7 +377,8 @@ class SuperBlock:
         eof = inode.size // PAGE_SIZE
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
-        done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
+        blocks = inode.block[pgs] if run is None else slice(run, run + count(pgs))
+        done = self.disk.submit("write", blocks, at, inode.mapping.data[pgs])
         if count(convert):
             inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         clear_bits(inode.bstate, pgs, B_NEW)

@@ -75,7 +75,7 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
             pgs = np.sort(pgs)                  # wrapped around the end
     if count(pgs) == 0:
         return WbResult(done=at)
-    written, convert = inode.sb.map_blocks(inode, pgs)
+    written, convert, run = inode.sb.map_blocks(inode, pgs)
     # ok: the pages written; failed: those that got no block; convert: over ok
     if written is None:                         # every page has its block
         ok, failed = pgs, NONE
@@ -89,7 +89,8 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
         ok, failed = as_index(pgs)[written], as_index(pgs)[~written]
         convert = None if convert is None else subset(pgs, written & convert)
     clear_page_dirty_for_io(m, inode, pgs)
-    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at) \
+    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at,
+                                 run if ok is pgs else None) \
         if count(ok) else at                    # nothing to submit
     nok = count(ok)
     nfailed = count(pgs) - nok
