@@ -16,6 +16,7 @@ msync (fs/buffer.c __block_write_full_page, "recover:"): its data now lives
 only in the page cache, and is lost when the page is dropped.
 """
 
+import functools
 import heapq
 
 import numpy as np
@@ -155,7 +156,7 @@ class Writeback:
         self.m.vmstat.nr_writeback += n
         mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)
-        self.m.clock.schedule(done, lambda: self.end_page_writeback(mapping, pgs), IRQ)
+        self.m.clock.schedule(done, functools.partial(self.end_page_writeback, mapping, pgs), IRQ)
 
     def end_page_writeback(self, mapping, pgs):
         """The write of pages pgs completed: clear PG_writeback (end_page_writeback).
