@@ -32,20 +32,19 @@ class Disk:
     def submit(self, op, blocks, at, stamps=None):
         """Queue one request ("read" or "write") of blocks at time at.
 
-        Return its completion time. A write stores stamps at once (the page
-        cache still holds the data while it is in flight); a read returns
-        nothing: the caller takes self.data[blocks].
+        blocks: the block numbers in request order, or a slice when the
+        caller knows they are one run. Return its completion time. A write
+        stores stamps at once (the page cache still holds the data while it
+        is in flight); a read returns nothing: the caller takes
+        self.data[blocks].
         """
-        n = len(blocks)
-        if n == 0:
+        if isinstance(blocks, slice):
+            n, first, last, breaks = blocks.stop - blocks.start, blocks.start, blocks.stop - 1, 0
+        else:
+            n = len(blocks)
+            first, last, breaks = _breaks(blocks) if n else (0, 0, 0)
+        if n <= 0:
             return at
-        first, last = int(blocks[0]), int(blocks[-1])
-        # the blocks of [first, last] in another order are no run: look at every step
-        breaks = 0
-        if n > 1:
-            steps = blocks[1:] - blocks[:-1]
-            if steps.tobytes() != _one(steps.dtype) * (n - 1):   # not all 1: count (bytes are quick)
-                breaks = int(np.count_nonzero(steps != 1))
         contiguous = breaks == 0
         seeks = breaks + (1 if first != self.head else 0)
         self.head = last + 1
@@ -61,6 +60,19 @@ class Disk:
         if op == "write":
             self.data[slice(first, last + 1) if contiguous else blocks] = stamps
         return self.busy_until
+
+
+def _breaks(blocks):
+    """(first block, last block, discontiguities) of a non-empty request in order."""
+    first, last = int(blocks[0]), int(blocks[-1])
+    n = len(blocks)
+    if n == 1:
+        return first, last, 0
+    # the blocks of [first, last] in another order are no run: look at every step
+    steps = blocks[1:] - blocks[:-1]
+    if steps.tobytes() == _one(steps.dtype) * (n - 1):     # all 1 (bytes are quick)
+        return first, last, 0
+    return first, last, int(np.count_nonzero(steps != 1))
 
 
 _COUNTERS = {op: (op + "_bytes", op + "_seeks", op + "s", op + "_busy_s") for op in ("read", "write")}

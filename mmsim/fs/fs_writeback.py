@@ -17,6 +17,8 @@ pass is logged in the machine's trace as pid 0, op "background" or
 "kupdate" (the work's reason), one event per inode with its page offsets.
 """
 
+import functools
+
 from .._abi import PAGE_SIZE
 from ..kernels import fname
 from ..lib.proportions import PropLocal
@@ -67,19 +69,22 @@ class BdiWriteback:
         inodes = [i for i in self.sb.inodes.values()
                   if i.mapping.ndirty and i.dirtied_when is not None
                   and (older_than is None or i.dirtied_when <= older_than)]
-        return sorted(inodes, key=lambda i: (i.dirtied_when, i.ino))
+        if len(inodes) > 1:
+            inodes.sort(key=_age)
+        return inodes
 
-    def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None):
+    def writeback_inodes_wb(self, nr_to_write, proc=None, op=None, older_than=None, inodes=None):
         """Write back up to nr_to_write pages, oldest dirty inode first (writeback_inodes_wb).
 
         The flusher's pass (proc None: logged as pid 0 under op, the work's
         reason), and what a 2.6.37 task throttled in balance_dirty_pages
         does itself (logged under its pid and op). No op: not logged.
         older_than: only inodes dirtied by then (kupdate's expiry).
+        inodes: dirty_inodes(older_than), if the caller has just listed them.
         """
         m = self.m
         res = WbResult(done=m.now)
-        for inode in self.dirty_inodes(older_than):
+        for inode in self.dirty_inodes(older_than) if inodes is None else inodes:
             first = inode.mapping.writeback_index
             r = write_cache_pages(m, inode, nr_to_write=nr_to_write - res.written - res.failed)
             if proc is None and op is not None:
@@ -91,16 +96,21 @@ class BdiWriteback:
             if res.written + res.failed >= nr_to_write or r.failed:
                 break
         if proc is not None and op is not None and res.written + res.failed:
-            m.trace.record(m.now, proc.pid, op,
-                           (fname(m.kernel, "balance_dirty_pages"), "writeback_inodes_wb",
-                            "write_cache_pages"),
-                           0, 0, res.written + res.failed)
+            m.trace.record(m.now, proc.pid, op, self._throttle_path, 0, 0,
+                           res.written + res.failed)
         return res
 
     # -- the flusher thread ----------------------------------------------------------
-    @property
+    @functools.cached_property
     def _thread_path(self):
+        """The trace path of the flusher's passes (the kernel is the machine's, for good)."""
         return (fname(self.m.kernel, "bdi_writeback_thread"), "wb_writeback", "do_writepages")
+
+    @functools.cached_property
+    def _throttle_path(self):
+        """The trace path of a pass a 2.6.37 task throttled in balance_dirty_pages does."""
+        return (fname(self.m.kernel, "balance_dirty_pages"), "writeback_inodes_wb",
+                "write_cache_pages")
 
     def _wake(self):
         """Run the flusher as soon as the disk's queue has drained, unless it is due already."""
@@ -121,17 +131,20 @@ class BdiWriteback:
         res = None
         if self.background:
             bg, _ = m.wb.global_dirty_limits()
-            if m.vmstat.nr_file_dirty > bg and self.dirty_inodes():
-                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="background")
+            inodes = self.dirty_inodes() if m.vmstat.nr_file_dirty > bg else None
+            if inodes:
+                res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="background",
+                                               inodes=inodes)
                 if res.written == 0:
                     self.background = False
             else:
                 self.background = False
         if res is None and self.kupdate_due:
             expired = m.now - m.wb.dirty_expire
-            if self.dirty_inodes(expired):
+            inodes = self.dirty_inodes(expired)
+            if inodes:
                 res = self.writeback_inodes_wb(MAX_WRITEBACK_PAGES, op="kupdate",
-                                               older_than=expired)
+                                               older_than=expired, inodes=inodes)
                 if res.written == 0:
                     self._kupdate_done()
             else:
@@ -146,3 +159,8 @@ class BdiWriteback:
         """Nothing (more) expired: sleep until the next periodic wake-up."""
         self.kupdate_due = False
         self._schedule_kupdate(self.m.wb.dirty_writeback_interval)
+
+
+def _age(inode):
+    """The order of b_dirty: oldest dirtied first, then by inode number."""
+    return inode.dirtied_when, inode.ino

@@ -12,7 +12,7 @@ import numpy as np
 from .._abi import (FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, PAGE_SIZE)
 from ..errors import (EFBIG, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, error)
 from ..flags import (B_DELAY, B_MAPPED, B_NEW, B_UNWRITTEN, HOLE, MKWRITE_ALLOC, MKWRITE_NONE,
-                     MKWRITE_RESERVE, PG_ERROR, PG_MKWRITE)
+                     MKWRITE_RESERVE, PG_MKWRITE)
 from ..block.disk import Disk
 from ..mm.truncate import (block_truncate_page, truncate_pagecache, truncate_pagecache_range,
                            zero_page_tail)
@@ -25,6 +25,17 @@ from .inode import Inode
 
 MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
 
+
+
+def _one_run(block, pg):
+    """The first block of the run of pages pg if their blocks are consecutive, else None.
+
+    For pages _allocate just gave blocks from one BlockAllocator.alloc:
+    those come in order from the goal, wrapping at most once (which leaves
+    the last below the first), so ends n - 1 apart mean n consecutive blocks.
+    """
+    first = int(block[pg.start])
+    return first if int(block[pg.stop - 1]) - first == pg.stop - pg.start - 1 else None
 
 
 def iterate_inodes(m):
@@ -140,8 +151,9 @@ class SuperBlock:
         Looks back from first in growing windows: the previous page is
         usually allocated, and a long file is never scanned whole.
         """
-        if first > 0 and inode.block[first - 1] >= 0:   # the usual case: right after it
-            return int(inode.block[first - 1]) + 1
+        prev = int(inode.block[first - 1]) if first > 0 else -1
+        if prev >= 0:                           # the usual case: right after it
+            return prev + 1
         hi, window = first, 64
         while hi > 0:
             lo = max(0, hi - window)
@@ -155,7 +167,7 @@ class SuperBlock:
         """Allocate blocks to the pages of selection pg, run by run near each run's goal.
 
         Return how many leading pages of pg got a block (fewer on ENOSPC).
-        Each block's allocation time (now) goes to inode.allocated_at.
+        Each block's allocation time (now) goes to inode.allocated_at (record_allocation).
         """
         if self.balloc.nfree == 0:              # ENOSPC at the first block: no goal to look for
             return 0
@@ -174,10 +186,10 @@ class SuperBlock:
             got = len(blocks)
             inode.block[lo:lo + got] = blocks
             set_bits(inode.bstate, slice(lo, lo + got), B_MAPPED)
-            inode.allocated_at[lo:lo + got] = self.machine.now
             inode.nblocks += got
             done += got
             if got:
+                inode.record_allocation(lo, lo + got, self.machine.now)
                 self.goal = int(blocks[-1]) + 1
             if got < hi - lo:
                 break
@@ -280,7 +292,9 @@ class SuperBlock:
         written), write copy-on-write filesystems somewhere new, and convert
         unwritten blocks (XFS only where ->page_mkwrite marked the buffers).
         Return (written mask over pg, or None if every page has its block;
-        convert mask over pg, or None if there is nothing to convert).
+        convert mask over pg, or None if there is nothing to convert;
+        run: the first block if the run of pages pg all got new blocks in
+        one consecutive run, for submit_write, else None).
         """
         block = inode.block
         if self.cow:
@@ -308,6 +322,7 @@ class SuperBlock:
             self.reserved -= nres
         # reserved blocks are free in the bitmap: they allocate for sure
         b = alike(block[pg]) if isinstance(pg, slice) else None
+        run = None
         if b is None:
             holes = block[pg] == HOLE
             if holes.any():
@@ -322,22 +337,26 @@ class SuperBlock:
                 written[:got] = True
             else:
                 written = None
+                run = _one_run(block, pg)
         else:                                   # no hole (alike only for a single page)
             written = None
         if not self.has_fallocate():            # no unwritten extents to convert
-            return written, None
+            return written, None, run
         state = alike(inode.bstate[pg]) if isinstance(pg, slice) else None
         if state is not None and not state & B_UNWRITTEN:
-            return written, None                # none of them unwritten
+            return written, None, run           # none of them unwritten
         unwritten = (inode.bstate[pg] & B_UNWRITTEN) != 0
         if self.unwritten_needs_mkwrite:
             convert = unwritten & ((inode.mapping.flags[pg] & PG_MKWRITE) != 0)
         else:
             convert = unwritten
-        return written, convert
+        return written, convert, run
 
-    def submit_write(self, inode, pgs, convert, at):
+    def submit_write(self, inode, pgs, convert, at, run=None):
         """Write pages pgs (which map_blocks placed) to their blocks; return the completion time.
+
+        run: the first of the consecutive blocks pgs went to, if map_blocks
+        says so (the disk then need not look at every step).
 
         Stands for the I/O half of ->writepages (mpage_writepages /
         block_write_full_page -> submit_bio). The page that straddles i_size
@@ -348,18 +367,19 @@ class SuperBlock:
         A page written into an extent that stays unwritten (XFS without
         ->page_mkwrite) reads back as zeros: its data is counted lost in
         m.lost under this filesystem's ->writepage (writepage_name). The
-        pages written lose PG_error: their data is on disk again
-        (simplified: the kernel's PG_error stayed set, and 6.x has none).
+        pages written lose PG_error, their data being on disk again, as
+        write_cache_pages puts them under writeback (simplified: the
+        kernel's PG_error stayed set, and 6.x has none).
         """
         first, last = first_last(pgs) if count(pgs) else (0, 0)
         eof = inode.size // PAGE_SIZE
         if first <= eof < last and (isinstance(pgs, slice) or eof in pgs):
             zero_page_tail(self.machine, inode, inode.size)
-        done = self.disk.submit("write", inode.block[pgs], at, inode.mapping.data[pgs])
+        blocks = inode.block[pgs] if run is None else slice(run, run + count(pgs))
+        done = self.disk.submit("write", blocks, at, inode.mapping.data[pgs])
         if count(convert):
             inode.bstate[convert] &= ~np.uint8(B_UNWRITTEN)
         clear_bits(inode.bstate, pgs, B_NEW)
-        clear_bits(inode.mapping.flags, pgs, PG_ERROR)
         if self.unwritten_needs_mkwrite:
             idx = as_index(pgs)
             record_loss(self.machine, self.writepage_name(), inode,

@@ -55,7 +55,8 @@ class PropLocal:
         pg = self.pg
         half = pg.period_2
         while n > 0:
-            self.events, self.period = self._normalised()
+            if pg.events & ~(half - 1) != self.period:     # a half period went by
+                self.events, self.period = self._normalised()
             to_boundary = half - (pg.events & (half - 1))
             k = min(n, to_boundary)
             self.events += k

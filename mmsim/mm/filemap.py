@@ -33,6 +33,7 @@ class AddressSpace:
         self.flags = np.zeros(capacity, np.uint8)
         self.mapcount = np.zeros(capacity, np.int16)
         self.mlock = np.zeros(capacity, np.int16)
+        self.mlock_fresh = 0      # no page from here on ever had its mlock count changed
         self.data = np.zeros(capacity, np.uint32)
         self.nrpages = 0
         self.ndirty = 0
@@ -131,9 +132,18 @@ class AddressSpace:
         """Add delta (+1 or -1) to the mlock count of pages idx (mlock_vma_page / munlock_vma_page).
 
         Keeps vmstat.nr_mlock_file, the file pages off the LRU, up to date.
+        Pages from the mlock_fresh mark on never had their count changed:
+        their count is 0 without a look (a first look at fresh memory would
+        fault it in twice, read then written).
         """
         counts = self.mlock[idx]
-        c = alike(counts) if isinstance(idx, slice) else None
+        if isinstance(idx, slice):
+            c = 0 if idx.start >= self.mlock_fresh and counts.size else alike(counts)
+            self.mlock_fresh = max(self.mlock_fresh, idx.stop)
+        else:
+            c = None
+            if len(idx):
+                self.mlock_fresh = max(self.mlock_fresh, int(idx.max()) + 1)
         if c is not None:                       # one count for all: a view
             if c == 0 and delta > 0:
                 self.vmstat.nr_mlock_file += counts.size

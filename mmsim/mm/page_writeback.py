@@ -26,8 +26,8 @@ from ..errors import ENOSPC, Hung
 from ..flags import PG_ERROR, PG_MKWRITE, PG_WRITEBACK
 from ..kernels import fname
 from ..lib.proportions import PropGlobal, ilog2
-from .pagevec import (NONE, as_index, as_run, clear_bits, count, first_last, head, nth, set_bits,
-                      subset)
+from .pagevec import (NONE, as_index, as_run, change_bits, clear_bits, count, first_last, head,
+                      nth, subset)
 from .rmap import page_mkclean
 
 MAX_WRITEBACK_PAGES = 1024     # fs/fs-writeback.c: pages per writeback pass (4 MiB)
@@ -76,7 +76,7 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
             pgs = np.sort(pgs)                  # wrapped around the end
     if count(pgs) == 0:
         return WbResult(done=at)
-    written, convert = inode.sb.map_blocks(inode, pgs)
+    written, convert, run = inode.sb.map_blocks(inode, pgs)
     # ok: the pages written; failed: those that got no block; convert: over ok
     if written is None:                         # every page has its block
         ok, failed = pgs, NONE
@@ -90,9 +90,9 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
         ok, failed = as_index(pgs)[written], as_index(pgs)[~written]
         convert = None if convert is None else subset(pgs, written & convert)
     clear_page_dirty_for_io(m, inode, pgs)
-    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at) \
+    done = inode.sb.submit_write(inode, ok, NONE if convert is None else convert, at,
+                                 run if ok is pgs else None) \
         if count(ok) else at                    # nothing to submit
-    clear_bits(mapping.flags, ok, PG_MKWRITE)
     nok = count(ok)
     nfailed = count(pgs) - nok
     if nfailed:
@@ -102,7 +102,9 @@ def write_cache_pages(m, inode, nr_to_write=None, first=0, last=None, sync=False
     if mapping.ndirty == 0:
         inode.dirtied_when = None
     if nok:
-        m.wb.set_page_writeback(mapping, ok, done)
+        # the pages written lose PG_error (their data is on disk again) and
+        # PG_MKWRITE (their buffers are used), as they get PG_writeback
+        m.wb.set_page_writeback(mapping, ok, done, clear=PG_ERROR | PG_MKWRITE)
         m.wb.last_written = max(m.wb.last_written, at)
     return WbResult(nok, nfailed, done)
 
@@ -139,20 +141,22 @@ class Writeback:
         shift = 2 + ilog2(max(2, self.dirty_ratio * (m.ram_pages + 1) // 100) - 1)
         self.vm_completions = PropGlobal(shift)   # writeout completions, per disk
         self.vm_dirties = PropGlobal(shift)       # pages dirtied, per task
+        self._ratelimit_pages = max(16, min(RATELIMIT_MAX, m.ram_pages // (m.ncpus * 32)))
 
     # -- pages in flight ------------------------------------------------------------
-    def set_page_writeback(self, mapping, pgs, done):
+    def set_page_writeback(self, mapping, pgs, done, clear=0):
         """Put pages pgs under writeback until their write completes at done.
 
         set_page_writeback now; end_page_writeback is scheduled on the clock
-        as the request's completion.
+        as the request's completion. clear: page flags to clear with the
+        same pass over the flags (write_cache_pages' PG_error, PG_MKWRITE).
         """
         n = count(pgs)
-        set_bits(mapping.flags, pgs, PG_WRITEBACK)
+        change_bits(mapping.flags, pgs, clear, PG_WRITEBACK)
         self.m.vmstat.nr_writeback += n
         mapping.bdi.nr_writeback += n
         heapq.heappush(self._completions, done)
-        self.m.clock.schedule(done, lambda: self.end_page_writeback(mapping, pgs), IRQ)
+        self.m.clock.schedule(done, functools.partial(self.end_page_writeback, mapping, pgs), IRQ)
 
     def end_page_writeback(self, mapping, pgs):
         """The write of pages pgs completed: clear PG_writeback (end_page_writeback).
@@ -192,8 +196,8 @@ class Writeback:
 
     def ratelimit_pages(self):
         """2.6.37's ratelimit_pages: vm_total_pages / (ncpus * 32), 16 pages to 4 MiB
-        (writeback_set_ratelimit)."""
-        return max(16, min(RATELIMIT_MAX, self.m.ram_pages // (self.m.ncpus * 32)))
+        (writeback_set_ratelimit, set at boot: RAM and CPUs never change here)."""
+        return self._ratelimit_pages
 
     def ratelimit(self, proc, bdi):
         """Pages proc may dirty on bdi before balance_dirty_pages looks again.
@@ -206,7 +210,7 @@ class Writeback:
         if self.m.kernel.io_less_throttling:
             limit = proc.nr_dirtied_pause
             return min(limit, RATELIMIT_EXCEEDED) if bdi.dirty_exceeded else limit
-        return RATELIMIT_EXCEEDED if bdi.dirty_exceeded else self.ratelimit_pages()
+        return RATELIMIT_EXCEEDED if bdi.dirty_exceeded else self._ratelimit_pages
 
     # -- throttling --------------------------------------------------------------
     def balance_dirty_pages_ratelimited(self, proc, bdi, nr_dirtied):

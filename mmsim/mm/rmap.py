@@ -7,7 +7,7 @@ share (so they can merge again).
 
 import numpy as np
 
-from ..flags import PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO
+from ..flags import PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_ZERO, VM_SHARED
 from .pagevec import alike, count, first_last
 
 
@@ -25,33 +25,35 @@ def page_mkclean(inode, pgs):
     to the page faults again and dirties it anew (Andrew Morton's point).
     pgs is a sorted selection (mm/pagevec.py).
     """
-    if count(pgs) == 0:
+    n = count(pgs)
+    if n == 0:
         return
     lo_pg, hi_pg = first_last(pgs)
-    contiguous = hi_pg - lo_pg == count(pgs)
+    contiguous = hi_pg - lo_pg == n
     for vma in inode.mmaps:
-        if not vma.shared:
+        if not vma.flags & VM_SHARED:
             continue
-        first = max(lo_pg, vma.pgoff)
-        last = min(hi_pg, vma.pgoff + vma.npages)
+        pgoff = vma.pgoff
+        first = max(lo_pg, pgoff)
+        last = min(hi_pg, pgoff + vma.npages)
         if first >= last:
             continue
         if contiguous:
-            sel = slice(first - vma.pgoff, last - vma.pgoff)
+            _mkclean_run(vma.pte[first - pgoff:last - pgoff])
         else:
-            sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - vma.pgoff
-        if contiguous:
-            bits = vma.pte[sel]                     # a view: cleaned in place
-            v = alike(bits)
-            if v is None:
-                bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= \
-                    ~np.uint8(PTE_WRITE | PTE_DIRTY)
-            elif v & (PTE_PRESENT | PTE_ANON) == PTE_PRESENT and v & (PTE_WRITE | PTE_DIRTY):
-                bits.fill(v & ~(PTE_WRITE | PTE_DIRTY))
-        else:
+            sel = pgs[np.searchsorted(pgs, first):np.searchsorted(pgs, last)] - pgoff
             bits = vma.pte[sel]
             vma.pte[sel] = np.where((bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT,
                                     bits & ~np.uint8(PTE_WRITE | PTE_DIRTY), bits)
+
+
+def _mkclean_run(bits):
+    """Write-protect and clean the file PTEs of bits, a view of one VMA's PTEs, in place."""
+    v = alike(bits)
+    if v is None:
+        bits[(bits & (PTE_PRESENT | PTE_ANON)) == PTE_PRESENT] &= ~np.uint8(PTE_WRITE | PTE_DIRTY)
+    elif v & (PTE_PRESENT | PTE_ANON) == PTE_PRESENT and v & (PTE_WRITE | PTE_DIRTY):
+        bits.fill(v & ~(PTE_WRITE | PTE_DIRTY))
 
 
 def try_to_unmap(inode, pgs):

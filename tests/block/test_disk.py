@@ -43,3 +43,15 @@ def test_a_permutation_of_a_span_is_not_contiguous():
     d.head = 0
     done = d.submit("read", np.array([0, 2, 1, 3]), at=0.0)
     assert d.counters["read_seeks"] == 3 and done == 2 * (3 * 1.0 + 4 * 4096 / 4096.0)
+
+
+@pytest.mark.parametrize("first, n", [(0, 1), (0, 8), (5, 3), (100, 64)])
+def test_a_run_given_as_a_slice_is_the_request_of_its_blocks(first, n):
+    by_slice, by_array = (Disk(256, bandwidth=1e6, seek=1e-3) for _ in range(2))
+    for d in (by_slice, by_array):
+        d.submit("write", np.array([7, 3]), 0.0, np.array([1, 2], np.uint32))
+    stamps = np.arange(n, dtype=np.uint32) + 9
+    t1 = by_slice.submit("write", slice(first, first + n), 0.5, stamps)
+    t2 = by_array.submit("write", np.arange(first, first + n), 0.5, stamps)
+    assert t1 == t2 and by_slice.counters == by_array.counters and by_slice.head == by_array.head
+    assert by_slice.data.tolist() == by_array.data.tolist()

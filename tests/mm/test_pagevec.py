@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmsim.mm.pagevec import alike, clear_bits, set_bits
+from mmsim.mm.pagevec import alike, change_bits, clear_bits, set_bits
 
 
 @pytest.mark.parametrize("dtype, value", [(np.uint8, 0), (np.uint8, 255), (np.int8, -1),
@@ -27,6 +27,15 @@ def test_alike_is_none_when_any_entry_differs(values):
     assert alike(np.array(values, np.uint8)) is None
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32,
+                                   np.uint64, np.float64, np.dtype(">i4")])
+def test_alike_decodes_every_dtype_as_item_does(dtype):
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    for value in ((info.min, info.max, 0, 1) if info else (0.0, -2.5, np.inf)):
+        a = np.full(7, value, dtype)
+        assert alike(a) == a[0].item() and type(alike(a)) is type(a[0].item())
+
+
 def test_alike_of_an_empty_array_is_none():
     assert alike(np.zeros(0, np.uint8)) is None
 
@@ -42,6 +51,17 @@ def test_set_and_clear_bits_match_numpy(sel, start):
         clear_bits(a, sel, bits)
         ref[sel] &= ~np.uint8(bits)
         assert a.tolist() == ref.tolist()
+
+
+@pytest.mark.parametrize("sel", [slice(2, 6), np.array([1, 3, 4]), slice(0, 8), slice(3, 3)])
+@pytest.mark.parametrize("start", [[0] * 8, [1, 2, 4, 8, 16, 32, 64, 128], [5] * 8, [0x85] * 8])
+@pytest.mark.parametrize("clear, bits", [(0, 4), (1, 0), (0x81, 4), (5, 5), (4, 1)])
+def test_change_bits_is_clear_bits_then_set_bits(sel, start, clear, bits):
+    a, ref = np.array(start, np.uint8), np.array(start, np.uint8)
+    change_bits(a, sel, clear, bits)
+    clear_bits(ref, sel, clear)
+    set_bits(ref, sel, bits)
+    assert a.tolist() == ref.tolist()
 
 
 def _alike_users():
