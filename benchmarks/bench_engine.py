@@ -59,19 +59,18 @@ def run(reps, quick):
     from benchmarks.common import Processes, Row, table
     sizes = SIZES[::2] if quick else SIZES
     kernels = mmsim.KERNEL_VERSIONS
-    rows, per_page = [], {}
+    full = [(k, FULL_PAGES) for k in kernels]
+    scaled = [(k, n) for k in kernels for n in sizes]
     with Processes(__name__) as procs:
-        for kernel in kernels:
-            m = procs.median("touch_and_mlock", (kernel, FULL_PAGES), reps,
-                             label=f"{kernel} 20 GiB")
-            rows += [Row("touch+mlock 20 GiB", f"{kernel}: wall", m["seconds"], WALL_S, "s"),
-                     Row("touch+mlock 20 GiB", f"{kernel}: peak RSS", m["peak_rss_mb"],
-                         unit="MB", digits=0)]
-        for kernel in kernels:
-            for n in sizes:
-                m = procs.median("touch_and_mlock", (kernel, n), reps,
-                                 label=f"{kernel} 2^{int(math.log2(n))} pages")
-                per_page[kernel, n] = m["seconds"]
+        figures = procs.medians([("touch_and_mlock", c, f"{c[0]} 20 GiB") for c in full] +
+                                [("touch_and_mlock", c, f"{c[0]} 2^{int(math.log2(c[1]))} pages")
+                                 for c in scaled], reps)
+    rows = []
+    for (kernel, _), m in zip(full, figures):
+        rows += [Row("touch+mlock 20 GiB", f"{kernel}: wall", m["seconds"], WALL_S, "s"),
+                 Row("touch+mlock 20 GiB", f"{kernel}: peak RSS", m["peak_rss_mb"],
+                     unit="MB", digits=0)]
+    per_page = {c: m["seconds"] for c, m in zip(scaled, figures[len(full):])}
     fit = [n for n in sizes if n >= FIT_FROM]
     for kernel in kernels:
         rows.append(Row("cost per page", f"{kernel}: exponent of time ~ pages^k, "

@@ -29,17 +29,14 @@ def run(reps, quick):
     """Rows: wall time and peak RSS of each combination (quick: ext2 and ext4 only)."""
     from benchmarks.common import Processes, Row
     filesystems = ("ext2", "ext4") if quick else mmsim.FILESYSTEMS
-    rows = []
+    combos = [(k, fs, a) for k in mmsim.KERNEL_VERSIONS for fs in filesystems for a in ACTIONS]
     with Processes(__name__) as procs:
-        for kernel in mmsim.KERNEL_VERSIONS:
-            for fs in filesystems:
-                for action in ACTIONS:
-                    case = f"{kernel} {fs} {action}"
-                    m = procs.median("scenario", (kernel, fs, action), reps, label=case)
-                    rows += [Row("hole20g", f"{case} ({m['outcome']}): wall", m["seconds"],
-                                 WALL_S, "s"),
-                             Row("hole20g", f"{case}: peak RSS", m["peak_rss_mb"], RSS_MB, "MB",
-                                 digits=0)]
+        figures = procs.medians([("scenario", c, " ".join(c)) for c in combos], reps)
+    rows = []
+    for combo, m in zip(combos, figures):
+        case = " ".join(combo)
+        rows += [Row("hole20g", f"{case} ({m['outcome']}): wall", m["seconds"], WALL_S, "s"),
+                 Row("hole20g", f"{case}: peak RSS", m["peak_rss_mb"], RSS_MB, "MB", digits=0)]
     return rows
 
 

@@ -87,17 +87,23 @@ class Processes:
 
         Figures that are not numbers (an outcome) are taken from the first run.
         """
-        runs = []
+        return self.medians([(fn, args, label)], reps)[0]
+
+    def medians(self, cases, reps):
+        """The median figures of each (fn, args, label) of cases, over reps fresh processes.
+
+        The cases run in rounds (each case once, then each again ...), so
+        that a slow spell of the machine falls on one run of many cases
+        rather than on every run of one: each median stays the case's own.
+        """
+        runs = [[] for _ in cases]
         for i in range(reps):
-            runs.append(self.call(fn, *args))
-            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                              for k, v in runs[-1].items())
-            progress(f"  {label or fn} [{i + 1}/{reps}] {shown}")
-        out = dict(runs[0])
-        for k, v in out.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[k] = statistics.median(r[k] for r in runs)
-        return out
+            for (fn, args, label), done in zip(cases, runs):
+                done.append(self.call(fn, *args))
+                shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in done[-1].items())
+                progress(f"  {label or fn} [{i + 1}/{reps}] {shown}")
+        return [_median(done) for done in runs]
 
     def close(self):
         self.server.stdin.close()
@@ -108,6 +114,15 @@ class Processes:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _median(runs):
+    """The median of each numeric figure of runs; the others from the first run."""
+    out = dict(runs[0])
+    for k, v in out.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = statistics.median(r[k] for r in runs)
+    return out
 
 
 def _serve(module):

@@ -13,6 +13,16 @@ def test_a_case_runs_in_a_fresh_process_and_reports_its_figures():
     assert 10 < first["peak_rss_mb"] < 1000
 
 
+def test_medians_run_the_cases_in_rounds_and_keep_each_its_own(capsys):
+    cases = [("touch_and_mlock", ("2.6.37", 2**10), "old"),
+             ("touch_and_mlock", ("6.18", 2**10), "new")]
+    with Processes("benchmarks.bench_engine") as procs:
+        old, new = procs.medians(cases, 2)
+    assert old["dirty_kb"] == 4096 and new["dirty_kb"] == 0
+    order = [line.split()[0] for line in capsys.readouterr().err.splitlines()]
+    assert order == ["old", "new", "old", "new"]
+
+
 def test_a_failing_case_is_reported_with_its_traceback():
     with Processes("benchmarks.bench_engine") as procs:
         try:
