@@ -92,7 +92,11 @@ class Inode:
 
     @property
     def allocated_at(self):
-        """Per page, when its block was allocated (meaningful only where it has one)."""
+        """Per page, when its block was allocated (meaningful only where it has one).
+
+        Writes the noted runs out first: a cache flush that changes no value
+        anyone reads, so reading it twice gives the same.
+        """
         self._write_allocations()
         return self._allocated_at
 

@@ -74,32 +74,12 @@ _UINT8 = np.dtype(np.uint8)
 
 def set_bits(arr, sel, bits):
     """arr[sel] |= bits for a uint8 flags array; a slice of alike entries takes one fill."""
-    if isinstance(sel, slice):
-        if sel.stop <= sel.start:
-            return
-        view = arr[sel]
-        v = alike(view)
-        if v is None:
-            view |= bits
-        elif v | bits != v:
-            view.fill(v | bits)
-    else:
-        arr[sel] |= bits
+    change_bits(arr, sel, 0, bits)
 
 
 def clear_bits(arr, sel, bits):
     """arr[sel] &= ~bits for a uint8 flags array; a slice of alike entries takes one fill."""
-    if isinstance(sel, slice):
-        if sel.stop <= sel.start:
-            return
-        view = arr[sel]
-        v = alike(view)
-        if v is None:
-            view &= ~np.uint8(bits)
-        elif v & bits:
-            view.fill(v & ~bits)
-    else:
-        arr[sel] &= ~np.uint8(bits)
+    change_bits(arr, sel, bits, 0)
 
 
 def change_bits(arr, sel, clear, bits):
@@ -114,13 +94,16 @@ def change_bits(arr, sel, clear, bits):
             return
         view = arr[sel]
         v = alike(view)
-        if v is None:
-            view &= ~np.uint8(clear)
-            view |= bits
-        elif v & ~clear | bits != v:
-            view.fill(v & ~clear | bits)
-    else:
-        arr[sel] = arr[sel] & ~np.uint8(clear) | bits
+        if v is not None:
+            if v & ~clear | bits != v:
+                view.fill(v & ~clear | bits)
+            return
+        arr = view
+        sel = slice(None)
+    if clear:
+        arr[sel] &= ~np.uint8(clear)
+    if bits:
+        arr[sel] |= bits
 
 
 def as_index(sel):
