@@ -78,6 +78,14 @@ class Contents:
         new = np.array([self._touch(int(s)) for s in uniq], dtype=stamps.dtype)
         return new[inverse]
 
+    def touch_into(self, stamps):
+        """Store memtoy's touch write into each page of stamps, in place (see touched)."""
+        new = self.touched(stamps)
+        if new.__class__ is int:                    # one stamp for all: a fill
+            stamps.fill(new)
+        else:
+            stamps[...] = new
+
     def _touch(self, stamp):
         """The stamp of a page after touch write stores TOUCH_BYTE at its start."""
         t = self._touched.get(stamp)

@@ -330,8 +330,7 @@ class Process:
         c = self.machine.contents
         # a shared mapping never copies on write: it maps page-cache pages only
         if vma.flags & VM_SHARED or not (vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)).any():
-            view = vma.inode.mapping.data[vma.pgoff + lo:vma.pgoff + hi]
-            view[...] = c.touched(view)
+            c.touch_into(vma.inode.mapping.data[vma.pgoff + lo:vma.pgoff + hi])
             return
         kind = vma.pte[lo:hi] & (PTE_ANON | PTE_ZERO)
         anon = np.flatnonzero(kind == PTE_ANON)
@@ -339,14 +338,10 @@ class Process:
         if len(anon):
             ids = vma.pfn[lo + anon]
             self.machine.anon.data[ids] = c.touched(self.machine.anon.data[ids])
-        if len(filep):
+        if len(filep):                  # some: the others are anonymous or the zero page
             data = vma.inode.mapping.data
-            if len(filep) == hi - lo:
-                view = data[vma.pgoff + lo:vma.pgoff + hi]
-                view[...] = c.touched(view)
-            else:
-                idx = vma.pgoff + lo + filep
-                data[idx] = c.touched(data[idx])
+            idx = vma.pgoff + lo + filep
+            data[idx] = c.touched(data[idx])
 
     def _page_ref(self, vma, i):
         """Return (array, index) holding the contents stamp of PTE i, or None for the zero page."""

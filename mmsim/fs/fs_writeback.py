@@ -49,9 +49,10 @@ class BdiWriteback:
         self._schedule_kupdate(m.wb.dirty_writeback_interval)
 
     # -- what others call --------------------------------------------------------
-    @property
+    @functools.cached_property
     def write_bandwidth(self):
-        """Pages per second the disk writes (bdi->write_bandwidth, here the disk's own rate)."""
+        """Pages per second the disk writes (bdi->write_bandwidth, here the disk's own rate,
+        which is fixed when the disk is made)."""
         return max(1, int(self.sb.disk.bandwidth) // PAGE_SIZE)
 
     def writeback_in_progress(self):

@@ -123,10 +123,10 @@ class Inode:
         1 ns elsewhere. Simplified: 6.13's multigrain timestamps (a
         fine-grained ctime after someone looked at it) are not modelled.
         """
-        sb = self.sb
-        ns = int(round(sb.machine.now * NSEC_PER_SEC))
-        ns -= ns % (NSEC_PER_SEC // sb.kernel.hz)
-        return ns - ns % sb.time_gran_ns
+        ns = int(round(self.sb.machine.now * NSEC_PER_SEC))
+        tick, gran = self.sb.stamp_units
+        ns -= ns % tick
+        return ns - ns % gran if gran > 1 else ns
 
     def file_update_time(self):
         """Set mtime and ctime to now (file_update_time).

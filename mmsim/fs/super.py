@@ -21,7 +21,7 @@ from ..mm.pagevec import (alike, as_index, clear_bits, count, first_last, head, 
                           subset)
 from .balloc import BlockAllocator
 from .fs_writeback import BdiWriteback
-from .inode import Inode
+from .inode import NSEC_PER_SEC, Inode
 
 MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
 
@@ -56,6 +56,8 @@ class SuperBlock:
     def __init__(self, machine, mountpoint, size, options=()):
         self.machine = machine
         self.kernel = machine.kernel
+        # current_time's units: the jiffy, then s_time_gran (1 s on ext2/3, 1 ns elsewhere)
+        self.stamp_units = (NSEC_PER_SEC // self.kernel.hz, self.time_gran_ns)
         self.mountpoint = mountpoint
         self.options = frozenset(options)
         unknown = self.options - self.options_known - {"no_page_mkwrite"}
