@@ -26,7 +26,6 @@ from .inode import NSEC_PER_SEC, Inode
 MAX_FILE_SIZE = 1 << 44      # 16 TiB, ext4's limit with 4 KiB blocks
 
 
-
 def _one_run(block, pg):
     """The first block of the run of pages pg if their blocks are consecutive, else None.
 
