@@ -219,18 +219,20 @@ def test_timeout_is_an_outcome_with_the_last_progress():
 # Killing: the experiment's child, then the parent itself
 
 
-def _map_then_die(m, p):
+def _sparse_shared(m, p, length=16 * PAGE_SIZE):
+    """Map a new sparse file of the scratch dir shared and writable; return the address."""
     fd = p.open(m.scratch + "/f", os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, 16 * PAGE_SIZE)
-    a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-    p.touch(a, 16 * PAGE_SIZE, write=True)
+    p.ftruncate(fd, length)
+    return p.mmap(0, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+
+
+def _map_then_die(m, p):
+    p.touch(_sparse_shared(m, p), 16 * PAGE_SIZE, write=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _lock_then_hang(m, p):
-    fd = p.open(m.scratch + "/f", os.O_RDWR | os.O_CREAT)
-    p.ftruncate(fd, 16 * PAGE_SIZE)
-    a = p.mmap(0, 16 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    a = _sparse_shared(m, p)
     p.mlock(a, 16 * PAGE_SIZE)
     p.touch(a, 16 * PAGE_SIZE, write=True)
     m.sleep(60)

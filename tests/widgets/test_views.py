@@ -344,16 +344,22 @@ def test_outcome_grid_colours_each_cell_by_its_outcome_and_labels_it():
     assert v.text().splitlines()[:4] == ["hung: 1", "SIGBUS: 2", "lost: 1", "ok: 0"]
 
 
-def test_outcome_grid_has_the_book_s_width_and_its_legend_outside_the_cells():
-    from widgets import outcome_grid
-    from widgets.views import DPI, OUTCOMES, WIDTH
-    v = outcome_grid(*_small_grid())
+def _assert_book_size_legend_below(v, labels):
+    """The view's figure has the book's size and DPI, and its legend (labels) below the axes."""
+    from widgets.views import DPI, WIDTH
     assert v.figure.dpi == DPI and v.figure.get_figwidth() == WIDTH
     v.figure.canvas.draw()
     renderer = v.figure.canvas.get_renderer()
     ax = v.figure.axes[0]
     assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
-    assert [h.get_label() for h in ax.get_legend().legend_handles] == list(OUTCOMES)
+    assert [h.get_label() for h in ax.get_legend().legend_handles] == labels
+
+
+def test_outcome_grid_has_the_book_s_width_and_its_legend_outside_the_cells():
+    from widgets import outcome_grid
+    from widgets.views import OUTCOMES
+    v = outcome_grid(*_small_grid())
+    _assert_book_size_legend_below(v, list(OUTCOMES))
 
 
 def test_outcome_grid_refuses_a_missing_cell_or_an_unknown_outcome():
@@ -463,7 +469,7 @@ def test_regression_grid_colours_each_cell_by_status_and_counts_rows():
     from matplotlib.colors import to_rgb
 
     from widgets import regression_grid
-    from widgets.views import DPI, TEST_COLOUR, WIDTH
+    from widgets.views import TEST_COLOUR
     outcomes, rows, cols = _small_tests()
     v = regression_grid(outcomes, rows, cols, title="t")
     image = v.figure.axes[0].get_images()[0].get_array()
@@ -474,12 +480,7 @@ def test_regression_grid_colours_each_cell_by_status_and_counts_rows():
     assert [t.get_text() for t in v.figure.axes[0].get_yticklabels()] == ["dave  2.6.37", "xfs/166  6.18"]
     assert v.text().splitlines() == ["passed: 1", "failed: 2", "not applicable: 1",
                                      "dave  2.6.37: failed 2", "xfs/166  6.18: passed 1, n/a 1"]
-    assert v.figure.dpi == DPI and v.figure.get_figwidth() == WIDTH
-    v.figure.canvas.draw()
-    renderer = v.figure.canvas.get_renderer()
-    ax = v.figure.axes[0]
-    assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0
-    assert [h.get_label() for h in ax.get_legend().legend_handles] == list(TEST_COLOUR)
+    _assert_book_size_legend_below(v, list(TEST_COLOUR))
 
 
 def test_regression_grid_refuses_a_missing_cell_or_an_unknown_status():
